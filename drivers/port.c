@@ -1,0 +1,151 @@
+/*
+ * Port set-up for any PMD, and the TX batch flush.
+ *
+ * Set-up reads the device's capabilities and asks only for what it offers: one RX/TX queue
+ * pair, descriptor counts adjusted to the device's limits, and of the offloads rawflow can use
+ * (IPv4 and TCP checksums both ways, multi-segment TX) those the device has. What was chosen
+ * is logged, so a user sees why a device behaves as it does.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <rte_ethdev.h>
+#include <rte_lcore.h>
+
+#include "rf_drivers.h"
+
+#define RF_RX_DESC 1024
+#define RF_TX_DESC 1024
+/* A full TX ring is retried this many times within one flush before frames are dropped. */
+#define RF_TX_RETRIES 64
+
+uint16_t
+rf_port_count(void)
+{
+	return rte_eth_dev_count_avail();
+}
+
+int
+rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
+{
+	struct rte_eth_dev_info info;
+	struct rte_eth_conf conf;
+	uint16_t nb_rxd = RF_RX_DESC, nb_txd = RF_TX_DESC;
+	int socket = rte_eth_dev_socket_id(id);
+	int rc;
+
+	memset(port, 0, sizeof(*port));
+	port->id = id;
+	if (rte_eth_dev_get_name_by_port(id, port->name) != 0)
+		snprintf(port->name, sizeof(port->name), "port%u", id);
+	rc = rte_eth_dev_info_get(id, &info);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot read device info: %s\n", id, port->name,
+			strerror(-rc));
+		return rc;
+	}
+	if (info.max_rx_queues < 1 || info.max_tx_queues < 1) {
+		fprintf(stderr, "port %u (%s): device offers no RX/TX queue pair\n", id, port->name);
+		return -ENODEV;
+	}
+
+	memset(&conf, 0, sizeof(conf));
+	port->caps.tx_multiseg = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	port->caps.tx_ipv4_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+	port->caps.tx_tcp_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	port->caps.rx_ipv4_cksum = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+	port->caps.rx_tcp_cksum = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	conf.txmode.offloads = info.tx_offload_capa &
+			       (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
+				RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+	conf.rxmode.offloads = info.rx_offload_capa &
+			       (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
+
+	rc = rte_eth_dev_configure(id, 1, 1, &conf);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot configure 1 rx/tx queue pair: %s\n", id,
+			port->name, strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(id, &nb_rxd, &nb_txd);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot fit descriptor counts: %s\n", id, port->name,
+			strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_rx_queue_setup(id, 0, nb_rxd, socket < 0 ? SOCKET_ID_ANY : (unsigned)socket,
+				    NULL, pool);
+	if (rc == 0)
+		rc = rte_eth_tx_queue_setup(id, 0, nb_txd,
+					    socket < 0 ? SOCKET_ID_ANY : (unsigned)socket, NULL);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot set up queues (%u rx / %u tx descriptors): %s\n",
+			id, port->name, nb_rxd, nb_txd, strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_start(id);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot start: %s\n", id, port->name, strerror(-rc));
+		return rc;
+	}
+	rte_eth_macaddr_get(id, &port->mac);
+	if (rte_eth_dev_get_mtu(id, &port->mtu) != 0)
+		port->mtu = RTE_ETHER_MTU;
+
+	RF_LOG(INFO, drivers,
+	       "port %u (%s): %u rx / %u tx descriptors, mtu %u, tx offloads:%s%s%s, rx offloads:%s%s\n",
+	       id, port->name, nb_rxd, nb_txd, port->mtu, port->caps.tx_multiseg ? " multi-seg" : "",
+	       port->caps.tx_ipv4_cksum ? " ipv4-cksum" : "",
+	       port->caps.tx_tcp_cksum ? " tcp-cksum" : "",
+	       port->caps.rx_ipv4_cksum ? " ipv4-cksum" : "",
+	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "");
+	return 0;
+}
+
+void
+rf_port_flush(struct rf_port *port)
+{
+	uint16_t sent = 0;
+
+	for (int tries = 0; sent < port->tx_len && tries < RF_TX_RETRIES; tries++)
+		sent += rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
+	for (uint16_t i = 0; i < sent; i++) {
+		port->stats.tx_pkts++;
+		port->stats.tx_bytes += port->tx_buf[i]->pkt_len;
+	}
+	/* The tail the device would not take: dropped and counted, as a wire would. TCP
+	 * retransmits it. */
+	if (sent < port->tx_len) {
+		port->stats.tx_drops += port->tx_len - sent;
+		rte_pktmbuf_free_bulk(port->tx_buf + sent, port->tx_len - sent);
+	}
+	port->tx_len = 0;
+}
+
+void
+rf_port_read_stats(struct rf_port *port)
+{
+	struct rte_eth_stats st;
+
+	if (rte_eth_stats_get(port->id, &st) == 0) {
+		port->stats.rx_missed = st.imissed;
+		port->stats.rx_nombuf = st.rx_nombuf;
+	}
+}
+
+bool
+rf_port_link_up(const struct rf_port *port)
+{
+	struct rte_eth_link link;
+
+	return rte_eth_link_get_nowait(port->id, &link) == 0 && link.link_status;
+}
+
+void
+rf_port_close(struct rf_port *port)
+{
+	rf_port_flush(port);
+	rte_eth_dev_stop(port->id);
+	rte_eth_dev_close(port->id);
+}

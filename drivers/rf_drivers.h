@@ -1,0 +1,130 @@
+/*
+ * drivers/: the DPDK boundary.
+ *
+ * This layer starts the EAL (with rawflow's embedded default when the program was given no EAL
+ * arguments), creates the packet memory pools, and sets up ports for whatever PMD the EAL
+ * probed: it reads each device's capabilities and asks only for what the device offers. Above
+ * it, stack/ sees a port as: a MAC, an MTU, a set of capabilities, and three calls
+ * (rf_port_rx, rf_port_tx, rf_port_flush). Nothing above drivers/ calls rte_eth_*.
+ *
+ * Two pools: the packet pool (RX buffers and the application's TX buffers, with a private area
+ * the stack uses for its per-mbuf bookkeeping) and the header pool (small mbufs for TCP/IP
+ * headers and for indirect mbufs that point into packet-pool memory, so payload is sent by
+ * reference). rf_pool_mbuf_of() maps any pointer into packet-pool memory back to its mbuf.
+ */
+#ifndef RF_DRIVERS_H
+#define RF_DRIVERS_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_ether.h>
+#include <rte_log.h>
+#include <rte_ethdev.h>
+#include <rte_mbuf.h>
+
+extern int rf_logtype_drivers;
+extern int rf_logtype_stack;
+extern int rf_logtype_flow;
+
+#define RF_LOG(level, layer, ...) \
+	rte_log(RTE_LOG_##level, rf_logtype_##layer, "rawflow." #layer ": " __VA_ARGS__)
+
+/* ---- EAL ------------------------------------------------------------------------------- */
+
+/* Name of the tap interface the embedded default creates (the kernel side of the wire). */
+#define RF_EMBEDDED_IFACE "rf0"
+
+/*
+ * Starts the EAL. If argv holds "--", everything before it is EAL arguments and everything
+ * after it is the program's; otherwise all arguments are the program's and the EAL gets the
+ * embedded default (no hugepages, no PCI, no shared config, one lcore, a net_tap named rf0).
+ * On success returns the index in argv of the first program argument (argv[0] is kept in
+ * place as the program name for getopt) and sets *embedded; on failure returns -1 after
+ * printing one line that names the cause.
+ */
+int rf_eal_start(int argc, char **argv, bool *embedded);
+void rf_eal_stop(void);
+
+/* Gives the kernel side of the tap interface `ifname` an IPv4 address and brings it up; 0 or
+ * a negative errno. */
+int rf_tap_kernel_setup(const char *ifname, uint32_t ip_be, uint32_t mask_be);
+
+/* ---- pools ----------------------------------------------------------------------------- */
+
+struct rf_pools {
+	struct rte_mempool *pkt; /* RX and application buffers; private area for the stack */
+	struct rte_mempool *hdr; /* header mbufs and indirect mbufs */
+	unsigned int pkt_count;
+	unsigned int hdr_count;
+};
+
+/* Packet mbufs: 2 KiB of data plus headroom, a private area of priv_size bytes. */
+int rf_pools_create(struct rf_pools *pools, unsigned int pkt_count, uint16_t priv_size);
+void rf_pools_free(struct rf_pools *pools);
+/* Mbufs currently taken from the pool (allocated and not yet freed). */
+unsigned int rf_pool_in_use(const struct rte_mempool *mp);
+/* The packet-pool mbuf whose data buffer holds ptr, or NULL if ptr is not in that memory. */
+struct rte_mbuf *rf_pool_mbuf_of(const void *ptr);
+
+/* ---- ports ----------------------------------------------------------------------------- */
+
+struct rf_port_caps {
+	bool tx_multiseg;   /* mbuf chains can be sent as they are */
+	bool tx_ipv4_cksum; /* the NIC fills IPv4 header checksums */
+	bool tx_tcp_cksum;  /* the NIC fills TCP checksums (pseudo-header sum given) */
+	bool rx_ipv4_cksum; /* received mbufs say whether the IPv4 checksum was good */
+	bool rx_tcp_cksum;  /* ... and the TCP checksum */
+};
+
+struct rf_port_stats {
+	uint64_t rx_pkts, rx_bytes;
+	uint64_t tx_pkts, tx_bytes;
+	uint64_t tx_drops;     /* frames the device would not take after retrying */
+	uint64_t rx_missed;    /* frames the device dropped (no descriptor), from its stats */
+	uint64_t rx_nombuf;    /* RX mbuf allocation failures reported by the device */
+	uint64_t alloc_fails;  /* mbufs the stack could not get for sending */
+};
+
+#define RF_TX_BATCH 32
+
+struct rf_port {
+	uint16_t id;
+	uint16_t mtu;
+	struct rte_ether_addr mac;
+	struct rf_port_caps caps;
+	char name[RTE_ETH_NAME_MAX_LEN];
+	uint16_t tx_len;
+	struct rte_mbuf *tx_buf[RF_TX_BATCH];
+	struct rf_port_stats stats;
+};
+
+/* Number of ports the EAL probed. */
+uint16_t rf_port_count(void);
+/* Configures and starts port `id` with one queue pair, RX into `pool`. Logs what it chose. */
+int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool);
+void rf_port_close(struct rf_port *port);
+/* Fills port->stats' device-side counters (rx_missed, rx_nombuf) from the device. */
+void rf_port_read_stats(struct rf_port *port);
+/* True when the device reports its link up. */
+bool rf_port_link_up(const struct rf_port *port);
+
+static inline uint16_t
+rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port->id, 0, pkts, n);
+}
+
+void rf_port_flush(struct rf_port *port);
+
+/* Queues one frame for sending; frames leave in batches (at the latest at rf_port_flush). The
+ * port takes ownership of m in every case. */
+static inline void
+rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
+{
+	port->tx_buf[port->tx_len++] = m;
+	if (port->tx_len == RF_TX_BATCH)
+		rf_port_flush(port);
+}
+
+#endif /* RF_DRIVERS_H */

@@ -1,0 +1,258 @@
+/*
+ * rawflow.h: the public API of rawflow, a userspace TCP/IP stack on DPDK.
+ *
+ * Every TCP connection is a *flow* with the semantics of MirageOS's FLOW interface:
+ *   read   -> data | end of file | error
+ *   write  -> queued (the buffer is handed over), or end of file / error
+ *   close  -> flush, half-close; done when the peer has closed too
+ *
+ * Handles and requests (as in libuv): a loop (struct rf_loop), a listener and a flow are
+ * long-lived handles; a read, a write, a close or a connect is a request whose completion
+ * callback runs later, from the loop, never inside the call that started it. Completions run
+ * in the order their operations resolved. When a function that takes a callback returns an
+ * error, that callback is never called.
+ *
+ * Buffers are views into packet memory (struct rf_buf): what a read returns is the memory the
+ * NIC wrote, and what a write takes is the memory the NIC will send. Nothing is copied on the
+ * way unless the device lacks a capability, and then it is counted (struct rf_stats).
+ *
+ * Threading: a loop and all its handles belong to the one thread that runs it. rf_loop_stop()
+ * is the only call that may come from elsewhere (a signal handler).
+ *
+ * This header includes neither lwIP nor DPDK. Errors are negative errno values (RF_E*).
+ */
+#ifndef RAWFLOW_H
+#define RAWFLOW_H
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- errors -------------------------------------------------------------------------- */
+
+/* One table makes both the codes and rf_error_message(). */
+#define RF_ERRNO_MAP(XX) \
+	XX(EINVAL, "invalid argument") \
+	XX(ENOMEM, "out of memory") \
+	XX(ENOBUFS, "no packet buffers available") \
+	XX(EALREADY, "an operation of this kind is already pending on the flow") \
+	XX(EPIPE, "the flow's sending side is closed") \
+	XX(ENOTCONN, "the flow is not connected") \
+	XX(ECONNRESET, "connection reset by peer") \
+	XX(ECONNREFUSED, "connection refused") \
+	XX(ECONNABORTED, "connection aborted") \
+	XX(ETIMEDOUT, "connection timed out") \
+	XX(ECANCELED, "operation canceled: the flow was aborted") \
+	XX(EADDRINUSE, "address already in use") \
+	XX(EHOSTUNREACH, "no route to host") \
+	XX(EAFNOSUPPORT, "address family not supported") \
+	XX(ENODEV, "no usable network device") \
+	XX(E2BIG, "argument too large")
+
+enum rf_error {
+	RF_OK = 0,
+	/* Not an error: a read reached the peer's FIN, or a write found the flow closed for
+	 * sending by the peer's reset or our own shutdown. */
+	RF_EOF = 1,
+#define RF__ERR(name, msg) RF_##name = -name,
+	RF_ERRNO_MAP(RF__ERR)
+#undef RF__ERR
+};
+
+/* A static, human-readable message for RF_OK, RF_EOF or any negative code. */
+const char *rf_error_message(int code);
+
+/* ---- addresses ----------------------------------------------------------------------- */
+
+enum rf_family { RF_AF_INET = 4, RF_AF_INET6 = 6 };
+
+/* A tagged IP address; bytes are in network order (4 used for IPv4, 16 for IPv6). */
+struct rf_addr {
+	uint8_t family; /* enum rf_family */
+	uint8_t bytes[16];
+};
+
+struct rf_endpoint {
+	struct rf_addr addr;
+	uint16_t port; /* host order */
+};
+
+/* Parses "198.18.0.1" or "2001:2::1"; 0 or RF_EINVAL. */
+int rf_addr_parse(const char *s, struct rf_addr *out);
+/* Writes the text form into buf (at least 46 bytes for any address); returns buf. */
+char *rf_addr_format(const struct rf_addr *a, char *buf, size_t len);
+
+/* ---- the loop ------------------------------------------------------------------------ */
+
+struct rf_loop;
+
+/* Stack options; any field left 0/NULL takes its default. */
+struct rf_config {
+	const char *ip;       /* "A.B.C.D/len"; default 198.18.0.2/24 */
+	const char *gw;       /* default: none */
+	const char *mac;      /* "aa:bb:cc:dd:ee:ff"; default: the device's */
+	unsigned int mbufs;   /* packet buffers in the pool; default 65535 */
+	bool force_copy;      /* send by copying even where zero-copy works (for comparisons) */
+};
+
+/*
+ * Index in argv of the program's first own argument: after "--" when present (everything
+ * before it is for DPDK's EAL), else 1. Programs parse their options from there, before
+ * creating the loop, so that --help and bad options never start DPDK.
+ */
+int rf_args_first(int argc, char **argv);
+
+/*
+ * Starts DPDK (the EAL part of argv, or the embedded default when argv has no "--": a net_tap
+ * device rf0, no hugepages, no PCI) and the stack on every probed port. In embedded mode the
+ * kernel side of rf0 gets the first other address of the stack's subnet (198.18.0.1) and is
+ * brought up. Returns 0 and *out, or a negative code after printing one line naming the cause
+ * (bad EAL argument, no usable port, malformed address).
+ */
+int rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_config *cfg);
+/* Runs passes of the loop until rf_loop_stop(); returns 0. */
+int rf_loop_run(struct rf_loop *l);
+/* Runs one pass (rx, input, timers, completions, tx flush); returns frames received. */
+unsigned int rf_loop_run_once(struct rf_loop *l);
+/* Makes rf_loop_run() return after the current pass. Async-signal-safe. */
+void rf_loop_stop(struct rf_loop *l);
+/* Aborts every remaining flow and listener, stops the ports, releases everything. */
+void rf_loop_destroy(struct rf_loop *l);
+
+/* Called once per loop pass, after the completions; for timers and pacing in programs. */
+typedef void(rf_poll_cb)(struct rf_loop *l, void *arg);
+void rf_loop_set_poll(struct rf_loop *l, rf_poll_cb *cb, void *arg);
+/* Monotonic time from the CPU's time-stamp counter. */
+uint64_t rf_now_ns(void);
+
+/* Counters of the loop (one core). "Payload" is TCP payload; "copied" is payload the stack
+ * copied, zero on the zero-copy paths. */
+struct rf_stats {
+	uint64_t rx_payload_bytes, tx_payload_bytes;
+	uint64_t rx_copied_bytes, tx_copied_bytes;
+	uint64_t rx_segments, tx_segments;
+	uint64_t tx_retransmits; /* segments lwIP retransmitted */
+	uint64_t mbufs_in_use;   /* packet buffers taken from the pool now */
+	uint64_t mbufs_idle;     /* ... right after start-up (filled RX rings); the leak baseline */
+	uint64_t alloc_failures; /* buffers or headers the stack could not get */
+	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes; /* all ports, frames */
+	uint64_t tx_drops, rx_missed, rx_nombuf, rx_dropped, rx_bad_cksum;
+	uint64_t flows_open, flows_opened, listeners;
+	uint64_t tcp_pcbs_in_use; /* lwIP connection blocks, TIME-WAIT included */
+	uint64_t accept_refused;  /* connections refused for lack of memory */
+};
+void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
+
+/* ---- buffers ------------------------------------------------------------------------- */
+
+/*
+ * A refcounted view (data, len) into packet memory. Every holder owns one reference and gives
+ * it up exactly once, by rf_buf_release() or by handing the buffer to rf_flow_write[v]().
+ * data and len may be read; a holder of the only reference to a buffer it allocated may fill
+ * data[0..len) and lower len before writing it. The rest is private.
+ */
+struct rf_buf {
+	uint8_t *data;
+	uint32_t len;
+	/* private */
+	uint32_t rf_refcnt;
+	struct rf_buf *rf_root; /* the buffer owning the memory (itself for a root) */
+	void *rf_mbuf;          /* the packet buffer holding data */
+	struct rf_buf *rf_next; /* flow's receive queue */
+	struct rf_flow *rf_flow; /* the flow whose window reopens when this is released */
+	uint32_t rf_flow_gen;
+	uint32_t rf_credit;
+};
+
+/* Largest len rf_buf_alloc() accepts. */
+uint32_t rf_buf_max(void);
+/* A new buffer of len bytes (1 <= len <= rf_buf_max()), contents undefined; NULL when the pool
+ * is empty (counted in alloc_failures) or len is out of range. */
+struct rf_buf *rf_buf_alloc(struct rf_loop *l, uint32_t len);
+/* A new reference to the view b (the caller keeps its own). Returns b. */
+struct rf_buf *rf_buf_ref(struct rf_buf *b);
+/* A new view of b's bytes [off, off+len), sharing memory, like Cstruct.sub; the caller keeps
+ * its reference to b. NULL if the range is outside b or no memory. */
+struct rf_buf *rf_buf_sub(struct rf_buf *b, uint32_t off, uint32_t len);
+/* Gives up one reference. The memory returns to the pool, and for received data the flow's
+ * receive window reopens, when its last view is released. Returns 0, or RF_EINVAL for NULL
+ * or a buffer with no reference left (a double release). */
+int rf_buf_release(struct rf_buf *b);
+
+/* ---- listeners and flows ------------------------------------------------------------- */
+
+struct rf_flow;
+struct rf_listener;
+
+/* A new connection: the application owns f from here until it closes or aborts it. */
+typedef void(rf_accept_cb)(struct rf_listener *ls, struct rf_flow *f, void *arg);
+/* status RF_OK: f is connected. Otherwise (RF_ECONNREFUSED, RF_ETIMEDOUT, ...) f is freed when
+ * the callback returns. */
+typedef void(rf_connect_cb)(struct rf_flow *f, int status, void *arg);
+/* status RF_OK with b (>= 1 byte; the callee owns that reference), RF_EOF, or an error; b is
+ * NULL unless status is RF_OK. */
+typedef void(rf_read_cb)(struct rf_flow *f, int status, struct rf_buf *b, void *arg);
+/* status RF_OK once all bytes are in TCP's send queue; RF_EOF if the flow could no longer
+ * send; RF_ECANCELED on abort; another error if the connection failed. */
+typedef void(rf_write_cb)(struct rf_flow *f, int status, void *arg);
+/* status RF_OK once our FIN is queued and the peer's FIN has arrived; or an error. The flow is
+ * freed when the callback returns. */
+typedef void(rf_close_cb)(struct rf_flow *f, int status, void *arg);
+
+/* Listens on addr (NULL: every address, both families) and port. */
+int rf_listen(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_accept_cb *cb,
+	      void *arg, struct rf_listener **out);
+/* Stops accepting; connections already accepted are not affected. No callback after this. */
+void rf_listener_close(struct rf_listener *ls);
+
+/* Opens a connection to addr:port; *out is valid at once (for rf_flow_set_data), usable for
+ * I/O once cb reports RF_OK. */
+int rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_connect_cb *cb,
+	       void *arg, struct rf_flow **out);
+
+/* One read at a time per flow (RF_EALREADY otherwise). Data comes in the order sent. Holding
+ * received buffers keeps TCP's receive window shut: release them to let the peer send more. */
+int rf_flow_read(struct rf_flow *f, rf_read_cb *cb, void *arg);
+/* Queues b; the caller's reference is consumed in every case, also on an error return. Writes
+ * complete in order. cb may be NULL. */
+int rf_flow_write(struct rf_flow *f, struct rf_buf *b, rf_write_cb *cb, void *arg);
+/* Queues n buffers in order, all or nothing: one completion for the lot. References consumed
+ * as for rf_flow_write. */
+int rf_flow_writev(struct rf_flow *f, struct rf_buf **bufs, unsigned int n, rf_write_cb *cb,
+		   void *arg);
+/* Flushes queued writes, then sends FIN; reads keep working. cb (may be NULL) runs when the
+ * peer has closed too, or on error; then the flow is freed. Every flow must end in
+ * rf_flow_close() or rf_flow_abort(). */
+int rf_flow_close(struct rf_flow *f, rf_close_cb *cb, void *arg);
+
+enum rf_shutdown { RF_SHUT_RD = 1, RF_SHUT_WR = 2, RF_SHUT_RDWR = 3 };
+/* RF_SHUT_WR: FIN after queued writes, later writes fail with RF_EPIPE. RF_SHUT_RD: a pending
+ * read completes with RF_EOF, received data is dropped from now on (the window stays open).
+ * The flow still needs rf_flow_close() or rf_flow_abort(). */
+int rf_flow_shutdown(struct rf_flow *f, int how);
+/* Resets the connection (RST). Pending requests complete with RF_ECANCELED, then the flow is
+ * freed (within the same completion phase). */
+void rf_flow_abort(struct rf_flow *f);
+
+void rf_flow_set_data(struct rf_flow *f, void *data);
+void *rf_flow_data(const struct rf_flow *f);
+int rf_flow_local(const struct rf_flow *f, struct rf_endpoint *out);
+int rf_flow_remote(const struct rf_flow *f, struct rf_endpoint *out);
+
+struct rf_flow_counters {
+	uint64_t rx_bytes;  /* delivered to reads */
+	uint64_t tx_bytes;  /* accepted by writes into the send queue */
+	uint64_t reads, writes;
+};
+void rf_flow_counters(const struct rf_flow *f, struct rf_flow_counters *out);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* RAWFLOW_H */

@@ -1,0 +1,57 @@
+/*
+ * Time from the TSC, and lwIP's platform hooks (sys_now, assert, random).
+ *
+ * Reading the TSC costs a few nanoseconds; clock_gettime() every loop pass cost a comparable
+ * lwIP-on-DPDK server 12% of its time. Milliseconds are derived by one division per read.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include <rte_cycles.h>
+#include <rte_random.h>
+
+#include "lwip/arch.h"
+#include "lwip/sys.h"
+
+#include "rf_stack.h"
+
+static uint64_t tsc_per_ms = 1;
+
+void
+rf_clock_init(void)
+{
+	uint64_t hz = rte_get_tsc_hz();
+
+	tsc_per_ms = hz / 1000 ? hz / 1000 : 1;
+}
+
+uint64_t
+rf_clock_tsc_hz(void)
+{
+	return tsc_per_ms * 1000;
+}
+
+uint64_t
+rf_clock_ms(void)
+{
+	return rte_rdtsc() / tsc_per_ms;
+}
+
+u32_t
+sys_now(void)
+{
+	return (u32_t)rf_clock_ms();
+}
+
+void
+rf__lwip_assert(const char *msg, const char *file, int line)
+{
+	fprintf(stderr, "rawflow: lwIP assertion failed at %s:%d: %s\n", file, line, msg);
+	abort();
+}
+
+uint32_t
+rf__lwip_rand(void)
+{
+	return (uint32_t)rte_rand();
+}

@@ -1,0 +1,128 @@
+/*
+ * The per-core engine: start-up of one stack, and its run-to-completion loop pass.
+ *
+ * One pass, as named phases:
+ *   rx       a burst from each port's queue (at most RF_RX_BURST frames per port)
+ *   input    each frame through lwIP (ARP, IP, ICMP, TCP; TCP hands data to flow/)
+ *   timers   lwIP's periodic work that is due (retransmission, delayed ACK, ARP ageing)
+ *   complete flow/'s completions: reads, writes, closes that resolved, in order
+ *   flush    frames queued for sending leave in one burst per port
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "lwip/init.h"
+#include "lwip/netif.h"
+
+#include "rf_stack.h"
+
+#define RF_RX_BURST 32
+
+int
+rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
+{
+	uint16_t nports = rf_port_count();
+	int rc;
+
+	RTE_BUILD_BUG_ON(sizeof(struct rf_mbuf_priv) % RTE_MBUF_PRIV_ALIGN != 0);
+	memset(s, 0, sizeof(*s));
+	s->force_copy = conf->force_copy;
+	if (nports == 0) {
+		fprintf(stderr, "no usable port: the EAL probed no network device "
+				"(give one with --vdev or an allowed PCI address)\n");
+		return -ENODEV;
+	}
+	if (nports > RF_MAX_PORTS) {
+		fprintf(stderr, "%u ports probed; rawflow drives at most %u per process\n", nports,
+			RF_MAX_PORTS);
+		return -E2BIG;
+	}
+	rf_clock_init();
+	lwip_init();
+	rc = rf_pools_create(&s->pools, conf->pkt_mbufs, sizeof(struct rf_mbuf_priv));
+	if (rc != 0)
+		return rc;
+
+	for (uint16_t i = 0; i < nports; i++) {
+		struct rf_iface *ifc = &s->ifs[i];
+
+		rc = rf_port_setup(&ifc->port, i, s->pools.pkt);
+		if (rc != 0)
+			goto fail;
+		s->nports++;
+		if (conf->mac_set && rte_eth_dev_default_mac_addr_set(i, (struct rte_ether_addr *)&conf->mac) != 0)
+			RF_LOG(WARNING, stack, "port %u: device refused MAC change; using it anyway\n", i);
+		/* Only the first port gets the configured address; more ports are an
+		 * appliance's business and get theirs from the API later. */
+		if (rf_netif_add(s, ifc, conf) != 0) {
+			fprintf(stderr, "port %u: cannot add lwIP interface\n", i);
+			rc = -EINVAL;
+			goto fail;
+		}
+		if (i == 0)
+			netif_set_default(&ifc->nif);
+	}
+	if (conf->embedded) {
+		/* kernel side of the wire: the first address of the stack's subnet that is not
+		 * the stack's own (198.18.0.1 next to 198.18.0.2) */
+		uint32_t net = ntohl(conf->ip4_be & conf->mask4_be);
+		uint32_t peer = htonl(net + 1) == conf->ip4_be ? htonl(net + 2) : htonl(net + 1);
+
+		rc = rf_tap_kernel_setup(RF_EMBEDDED_IFACE, peer, conf->mask4_be);
+		if (rc != 0) {
+			fprintf(stderr, "cannot configure the kernel side of %s: %s\n",
+				RF_EMBEDDED_IFACE, strerror(-rc));
+			goto fail;
+		}
+	}
+	rf_timers_init(s->timers, rf_clock_ms());
+	s->idle_mbufs = rf_pool_in_use(s->pools.pkt);
+	return 0;
+fail:
+	rf_stack_fini(s);
+	return rc;
+}
+
+unsigned int
+rf_stack_poll(struct rf_stack *s)
+{
+	struct rte_mbuf *pkts[RF_RX_BURST];
+	unsigned int got = 0;
+
+	for (uint16_t i = 0; i < s->nports; i++) {
+		uint16_t n = rf_port_rx(&s->ifs[i].port, pkts, RF_RX_BURST);
+
+		if (n) {
+			rf_netif_input(&s->ifs[i], pkts, n);
+			got += n;
+		}
+	}
+	rf_timers_run(s->timers, rf_clock_ms());
+	if (s->completions != NULL)
+		s->completions(s->completions_arg);
+	for (uint16_t i = 0; i < s->nports; i++)
+		if (s->ifs[i].port.tx_len)
+			rf_port_flush(&s->ifs[i].port);
+	return got;
+}
+
+void
+rf_stack_read_port_stats(struct rf_stack *s)
+{
+	for (uint16_t i = 0; i < s->nports; i++)
+		rf_port_read_stats(&s->ifs[i].port);
+}
+
+void
+rf_stack_fini(struct rf_stack *s)
+{
+	for (uint16_t i = 0; i < s->nports; i++) {
+		netif_remove(&s->ifs[i].nif);
+		rf_port_close(&s->ifs[i].port);
+	}
+	s->nports = 0;
+	if (s->pools.pkt != NULL)
+		rf_pools_free(&s->pools);
+}

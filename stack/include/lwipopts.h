@@ -1,0 +1,109 @@
+/*
+ * lwIP configuration for rawflow.
+ *
+ * lwIP runs bare (NO_SYS=1) inside one run-to-completion loop per process: no threads, no
+ * sequential APIs, no lwIP timers of its own (the engine calls tcp_tmr() and friends from the
+ * TSC clock). Received data lives in DPDK mbufs wrapped as custom pbufs, and written data is
+ * handed to tcp_write() without the copy flag, so lwIP's own buffer pools only ever hold
+ * headers and bookkeeping. Memory for lwIP's structures comes from libc malloc (glibc's
+ * per-thread caches make that cheap); pool usage is still counted in lwIP's stats, which the
+ * leak checks read.
+ *
+ * Every value here is a deliberate choice; where lwIP's default is kept it is not repeated.
+ */
+#ifndef RF_LWIPOPTS_H
+#define RF_LWIPOPTS_H
+
+/* ---- system ---------------------------------------------------------------------------- */
+#define NO_SYS 1
+#define NO_SYS_NO_TIMERS 1 /* timers are driven by stack/engine.c, from the TSC */
+#define SYS_LIGHTWEIGHT_PROT 0 /* one thread owns the stack */
+#define LWIP_NETCONN 0
+#define LWIP_SOCKET 0
+#define LWIP_DNS 0
+#define LWIP_DHCP 0
+#define LWIP_AUTOIP 0
+#define LWIP_IGMP 0
+#define LWIP_RAW 0
+#define LWIP_UDP 0
+#define LWIP_NETIF_LOOPBACK 0
+#define LWIP_HAVE_LOOPIF 0
+
+/* ---- memory ---------------------------------------------------------------------------- */
+#define MEM_ALIGNMENT 8
+#define MEM_LIBC_MALLOC 1 /* header pbufs and pool elements from glibc's tcache */
+#define MEMP_MEM_MALLOC 1 /* pool limits are enforced by rawflow (max flows), not lwIP */
+#define MEM_STATS 1
+#define MEMP_STATS 1
+/* Nominal pool sizes: with MEMP_MEM_MALLOC they only bound nothing, but some lwIP checks
+ * compare against them. */
+#define MEMP_NUM_TCP_PCB 65535
+#define MEMP_NUM_TCP_PCB_LISTEN 1024
+#define MEMP_NUM_TCP_SEG 65535
+#define MEMP_NUM_PBUF 65535
+#define MEMP_NUM_REASSDATA 64
+#define MEMP_NUM_ARP_QUEUE 256
+#define PBUF_POOL_SIZE 16 /* lwIP's own pool pbufs are unused: RX data is in mbufs */
+#define LWIP_SUPPORT_CUSTOM_PBUF 1 /* received mbufs become pbuf_custom */
+
+/* ---- link and IP ----------------------------------------------------------------------- */
+#define LWIP_ARP 1
+#define ARP_TABLE_SIZE 64
+#define ARP_QUEUEING 1
+#define ETHARP_SUPPORT_STATIC_ENTRIES 1
+#define LWIP_ETHERNET 1
+#define LWIP_IPV4 1
+#define LWIP_IPV6 1
+#define LWIP_ICMP 1
+#define IP_REASSEMBLY 1
+#define IP_FRAG 0 /* TCP never needs fragments: MSS follows the MTU */
+#define LWIP_IPV6_FRAG 0
+#define LWIP_IPV6_REASS 1
+#define LWIP_NETIF_TX_SINGLE_PBUF 0 /* the driver turns pbuf chains into mbuf chains */
+#define LWIP_SINGLE_NETIF 0
+
+/* Checksums: generated and checked in software unless the port offers offload, in which case
+ * drivers/ asks the NIC and stack/netif.c turns lwIP's work off for that netif only. */
+#define LWIP_CHECKSUM_CTRL_PER_NETIF 1
+#define LWIP_CHECKSUM_ON_COPY 0
+
+/* ---- TCP ------------------------------------------------------------------------------- */
+#define LWIP_TCP 1
+#define TCP_MSS 1460
+#define LWIP_WND_SCALE 1
+#define TCP_RCV_SCALE 7
+/* Receive window and send buffer per flow. Received bytes sit in mbufs (about 1.5x their
+ * size with 2 KiB data rooms) until the application releases them. */
+#define TCP_WND (2 * 1024 * 1024)
+#define TCP_SND_BUF (2 * 1024 * 1024)
+/* u16 quantities: one pbuf per segment per write at most, so 4x the segments in a buffer */
+#define TCP_SND_QUEUELEN 65535
+#define TCP_SNDLOWAT (0xffff - 4 * TCP_MSS - 1)
+#define TCP_SNDQUEUELOWAT 0xfff0
+/* lwIP checks that TCP_WND fits in its own PBUF_POOL; received data lives in mbufs here, so
+ * that check (and its TCP_SND_QUEUELEN twin) does not apply. */
+#define LWIP_DISABLE_TCP_SANITY_CHECKS 1
+#define TCP_QUEUE_OOSEQ 1
+#define LWIP_TCP_SACK_OUT 1
+#define TCP_OVERSIZE 0 /* writes are never copied, so never pre-allocate room to copy into */
+#define TCP_LISTEN_BACKLOG 1
+#define LWIP_TCP_KEEPALIVE 1
+#define LWIP_TCP_TIMESTAMPS 0
+#define TCP_CALCULATE_EFF_SEND_MSS 1
+/* The fast timer (delayed ACKs) every 100 ms, the slow one (RTO, TIME-WAIT, keepalive) every
+ * 200 ms: RTO granularity of 200 ms, close to Linux's 200 ms minimum. */
+#define TCP_TMR_INTERVAL 100
+
+/* ---- statistics and debugging -------------------------------------------------------- */
+#define LWIP_STATS 1
+#define LWIP_STATS_DISPLAY 0
+#define LINK_STATS 1
+#define ETHARP_STATS 1
+#define IP_STATS 1
+#define IPFRAG_STATS 1
+#define ICMP_STATS 1
+#define TCP_STATS 1
+#define SYS_STATS 0
+#define LWIP_DEBUG 0
+
+#endif /* RF_LWIPOPTS_H */

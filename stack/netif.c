@@ -1,0 +1,328 @@
+/*
+ * The netif: lwIP <-> one DPDK port, without copying payload either way.
+ *
+ * RX: each mbuf becomes a pbuf_custom in its own private area, pointing at the frame in the
+ * mbuf's data room; freeing the pbuf frees the mbuf. If the device checked the IPv4/TCP
+ * checksums and found them good, lwIP is told not to check them again for this frame (the
+ * netif's checksum flags are set per frame); frames the device marked bad are dropped here.
+ *
+ * TX: lwIP hands over a pbuf chain. For TCP that is a RAM pbuf with the Ethernet/IP/TCP headers
+ * followed by ROM pbufs that point into application buffers, which are packet-pool mbufs. The
+ * headers are copied into a small header mbuf; each payload piece becomes an indirect mbuf
+ * attached to the mbuf that holds it (a reference, not a copy), so retransmissions send the
+ * same memory again. A device without multi-segment TX gets the whole frame copied into one
+ * mbuf, and those payload bytes are counted in tx_copied_bytes. Checksums the device can fill
+ * are left to it: lwIP's generation is off for this netif and the mbuf carries the request.
+ */
+#include <string.h>
+
+#include <rte_ip.h>
+#include <rte_tcp.h>
+
+#include "lwip/etharp.h"
+#include "lwip/ethip6.h"
+#include "lwip/ip4_addr.h"
+#include "lwip/netif.h"
+#include "lwip/snmp.h"
+#include "netif/ethernet.h"
+
+#include "rf_stack.h"
+
+static void
+free_rx_pbuf(struct pbuf *p)
+{
+	struct rte_mbuf *m = (struct rte_mbuf *)((char *)p - sizeof(struct rte_mbuf));
+
+	rte_pktmbuf_free_seg(m);
+}
+
+struct rte_mbuf *
+rf_pbuf_mbuf(const struct pbuf *p)
+{
+	if (!(p->flags & PBUF_FLAG_IS_CUSTOM) ||
+	    ((const struct pbuf_custom *)p)->custom_free_function != free_rx_pbuf)
+		return NULL;
+	/* the pbuf_custom is the first member of the private area, which follows the mbuf */
+	return (struct rte_mbuf *)((const char *)p - sizeof(struct rte_mbuf));
+}
+
+/* Wraps one mbuf segment; the pbuf may later be moved into headroom (an ICMP echo reply
+ * reuses the request's memory), hence a "pool" type whose data follows its header. */
+static struct pbuf *
+wrap(struct rte_mbuf *m)
+{
+	struct rf_mbuf_priv *pv = rf_mbuf_priv(m);
+
+	pv->pc.custom_free_function = free_rx_pbuf;
+	return pbuf_alloced_custom(PBUF_RAW, m->data_len, PBUF_POOL, &pv->pc,
+				   rte_pktmbuf_mtod(m, void *), m->buf_len - m->data_off);
+}
+
+void
+rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n)
+{
+	struct rf_stack *s = ifc->stack;
+	const uint64_t bad = RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
+	const uint64_t good = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
+	const u16_t base = ifc->nif.chksum_flags & ~(NETIF_CHECKSUM_CHECK_IP |
+						     NETIF_CHECKSUM_CHECK_TCP);
+
+	for (uint16_t i = 0; i < n; i++) {
+		struct rte_mbuf *m = pkts[i], *seg;
+		struct pbuf *p, *q;
+
+		ifc->port.stats.rx_pkts++;
+		ifc->port.stats.rx_bytes += m->pkt_len;
+		if (unlikely(m->ol_flags & bad)) {
+			s->stats.rx_bad_cksum++;
+			s->stats.rx_frames_dropped++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
+		/* Checksums the device verified are not verified again; the rest are. */
+		ifc->nif.chksum_flags = (m->ol_flags & good) == good
+						? base
+						: base | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP;
+
+		/* A scattered frame: one pbuf per segment, chained, each freeing its own mbuf. */
+		seg = m->next;
+		m->next = NULL;
+		m->nb_segs = 1;
+		p = wrap(m);
+		while (seg != NULL) {
+			struct rte_mbuf *next = seg->next;
+
+			seg->next = NULL;
+			seg->nb_segs = 1;
+			q = wrap(seg);
+			pbuf_cat(p, q);
+			seg = next;
+		}
+		if (ifc->nif.input(p, &ifc->nif) != ERR_OK) {
+			s->stats.rx_frames_dropped++;
+			pbuf_free(p);
+		}
+	}
+}
+
+/* Lengths of the Ethernet, network and transport headers of a frame whose headers all lie in
+ * its first pbuf (lwIP always builds them there). l4 is 0 for anything but TCP. */
+struct hdr_info {
+	uint16_t l2, l3, l4;
+	uint16_t ethertype_be;
+	uint8_t proto;
+};
+
+static void
+parse_headers(const struct pbuf *p, struct hdr_info *h)
+{
+	const struct rte_ether_hdr *eth = p->payload;
+
+	memset(h, 0, sizeof(*h));
+	h->l2 = sizeof(*eth);
+	if (p->len < h->l2)
+		return;
+	h->ethertype_be = eth->ether_type;
+	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
+	    p->len >= h->l2 + sizeof(struct rte_ipv4_hdr)) {
+		const struct rte_ipv4_hdr *ip = (const void *)(eth + 1);
+
+		h->l3 = rte_ipv4_hdr_len(ip);
+		h->proto = ip->next_proto_id;
+	} else if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
+		   p->len >= h->l2 + sizeof(struct rte_ipv6_hdr)) {
+		const struct rte_ipv6_hdr *ip6 = (const void *)(eth + 1);
+
+		h->l3 = sizeof(*ip6);
+		h->proto = ip6->proto; /* lwIP sends TCP without extension headers */
+	}
+	if (h->proto == IPPROTO_TCP && p->len >= h->l2 + h->l3 + sizeof(struct rte_tcp_hdr)) {
+		const struct rte_tcp_hdr *tcp =
+			(const void *)((const uint8_t *)p->payload + h->l2 + h->l3);
+
+		h->l4 = (tcp->data_off >> 4) * 4;
+	}
+}
+
+/* Asks the device for the checksums lwIP left out on this netif (see netif_init). */
+static void
+request_offload(struct rf_iface *ifc, struct rte_mbuf *m, const struct hdr_info *h)
+{
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, h->l2);
+
+	m->l2_len = h->l2;
+	m->l3_len = h->l3;
+	if (h->ethertype_be == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
+		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
+		if (ifc->port.caps.tx_ipv4_cksum)
+			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
+		if (h->l4 && ifc->port.caps.tx_tcp_cksum) {
+			struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + h->l3);
+
+			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
+			m->l4_len = h->l4;
+			tcp->cksum = rte_ipv4_phdr_cksum((struct rte_ipv4_hdr *)l3, m->ol_flags);
+		}
+	} else if (h->ethertype_be == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) && h->l4 &&
+		   ifc->port.caps.tx_tcp_cksum) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + h->l3);
+
+		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
+		m->l4_len = h->l4;
+		tcp->cksum = rte_ipv6_phdr_cksum((struct rte_ipv6_hdr *)l3, m->ol_flags);
+	}
+}
+
+/* The whole frame copied into one packet mbuf: for devices without multi-segment TX. */
+static struct rte_mbuf *
+build_copy(struct rf_stack *s, struct pbuf *p)
+{
+	struct rte_mbuf *m = rte_pktmbuf_alloc(s->pools.pkt);
+	uint8_t *dst;
+
+	if (m == NULL)
+		return NULL;
+	dst = (uint8_t *)rte_pktmbuf_append(m, p->tot_len);
+	if (dst == NULL) {
+		rte_pktmbuf_free(m);
+		return NULL;
+	}
+	pbuf_copy_partial(p, dst, p->tot_len, 0);
+	return m;
+}
+
+/* Headers copied into a header mbuf, payload attached by reference where it lies in packet
+ * mbufs; returns the chain and how many bytes had to be copied. */
+static struct rte_mbuf *
+build_chain(struct rf_stack *s, struct pbuf *p, uint32_t *copied)
+{
+	struct rte_mbuf *head = NULL, *tail = NULL;
+
+	*copied = 0;
+	for (struct pbuf *q = p; q != NULL; q = q->next) {
+		struct rte_mbuf *direct, *m;
+
+		if (q->len == 0)
+			continue;
+		direct = q == p ? NULL : rf_pool_mbuf_of(q->payload);
+		if (direct == NULL && tail != NULL && !RTE_MBUF_CLONED(tail) &&
+		    rte_pktmbuf_tailroom(tail) >= q->len) {
+			/* small piece of lwIP's own memory: appended to the previous mbuf */
+			memcpy(rte_pktmbuf_append(tail, q->len), q->payload, q->len);
+			head->pkt_len += q->len;
+			*copied += q->len;
+			continue;
+		}
+		m = rte_pktmbuf_alloc(s->pools.hdr);
+		if (m == NULL)
+			goto fail;
+		if (direct != NULL) {
+			rte_pktmbuf_attach(m, direct);
+			m->data_off = (uint16_t)((uint8_t *)q->payload - (uint8_t *)m->buf_addr);
+			m->data_len = q->len;
+			m->pkt_len = q->len;
+		} else if (q->len <= rte_pktmbuf_tailroom(m)) {
+			memcpy(rte_pktmbuf_append(m, q->len), q->payload, q->len);
+			*copied += q->len;
+		} else {
+			/* a large piece outside packet memory (not produced by rawflow's own paths) */
+			rte_pktmbuf_free(m);
+			goto fail;
+		}
+		if (head == NULL) {
+			head = m;
+		} else {
+			tail->next = m;
+			head->nb_segs++;
+			head->pkt_len += m->data_len;
+		}
+		tail = m;
+	}
+	return head;
+fail:
+	rte_pktmbuf_free(head);
+	return NULL;
+}
+
+static err_t
+linkoutput(struct netif *nif, struct pbuf *p)
+{
+	struct rf_iface *ifc = nif->state;
+	struct rf_stack *s = ifc->stack;
+	struct hdr_info h;
+	struct rte_mbuf *m = NULL;
+	uint32_t copied = p->tot_len, payload;
+
+	parse_headers(p, &h);
+	if (ifc->port.caps.tx_multiseg && !s->force_copy)
+		m = build_chain(s, p, &copied);
+	if (m == NULL) {
+		m = build_copy(s, p);
+		copied = p->tot_len;
+	}
+	if (unlikely(m == NULL)) {
+		s->stats.alloc_failures++;
+		ifc->port.stats.alloc_fails++;
+		return ERR_MEM;
+	}
+	if (h.l4) {
+		uint32_t hlen = (uint32_t)h.l2 + h.l3 + h.l4;
+
+		payload = p->tot_len > hlen ? p->tot_len - hlen : 0;
+		s->stats.tx_segments++;
+		s->stats.tx_payload_bytes += payload;
+		s->stats.tx_copied_bytes += copied > hlen ? copied - hlen : 0;
+	}
+	if (h.l3)
+		request_offload(ifc, m, &h);
+	rf_port_tx(&ifc->port, m);
+	return ERR_OK;
+}
+
+static err_t
+netif_init(struct netif *nif)
+{
+	struct rf_iface *ifc = nif->state;
+	const struct rf_port_caps *caps = &ifc->port.caps;
+	u16_t flags = NETIF_CHECKSUM_ENABLE_ALL;
+
+	nif->name[0] = 'r';
+	nif->name[1] = 'f';
+	nif->mtu = ifc->port.mtu;
+#if LWIP_IPV6
+	nif->mtu6 = ifc->port.mtu;
+#endif
+	nif->hwaddr_len = ETH_HWADDR_LEN;
+	memcpy(nif->hwaddr, ifc->port.mac.addr_bytes, ETH_HWADDR_LEN);
+	nif->flags = NETIF_FLAG_BROADCAST | NETIF_FLAG_ETHARP | NETIF_FLAG_ETHERNET |
+		     NETIF_FLAG_IGMP | NETIF_FLAG_MLD6;
+	nif->output = etharp_output;
+	nif->output_ip6 = ethip6_output;
+	nif->linkoutput = linkoutput;
+	/* Offloaded checksums are not generated in software; the device gets the request. */
+	if (caps->tx_ipv4_cksum)
+		flags &= ~NETIF_CHECKSUM_GEN_IP;
+	if (caps->tx_tcp_cksum)
+		flags &= ~NETIF_CHECKSUM_GEN_TCP;
+	NETIF_SET_CHECKSUM_CTRL(nif, flags);
+	return ERR_OK;
+}
+
+int
+rf_netif_add(struct rf_stack *s, struct rf_iface *ifc, const struct rf_stack_conf *conf)
+{
+	ip4_addr_t ip, mask, gw;
+
+	ifc->stack = s;
+	if (conf->mac_set)
+		ifc->port.mac = conf->mac;
+	ip4_addr_set_u32(&ip, conf->ip4_be);
+	ip4_addr_set_u32(&mask, conf->mask4_be);
+	ip4_addr_set_u32(&gw, conf->gw4_be);
+	if (netif_add(&ifc->nif, &ip, &mask, &gw, ifc, netif_init, ethernet_input) == NULL)
+		return -1;
+	netif_create_ip6_linklocal_address(&ifc->nif, 1);
+	netif_set_up(&ifc->nif);
+	netif_set_link_up(&ifc->nif);
+	return 0;
+}

@@ -1,0 +1,127 @@
+/*
+ * stack/: lwIP integration.
+ *
+ * lwIP keeps its state in globals, so a process holds one stack: one struct rf_stack, owned by
+ * the lcore that runs its loop. It wires one lwIP netif per DPDK port (stack/netif.c), keeps
+ * time from the TSC (stack/clock.c), runs lwIP's timers when due (stack/timers.c) and runs the
+ * per-core loop (stack/engine.c):
+ *
+ *     rx burst -> stack input -> due timers -> completions (flow/'s hook) -> tx flush
+ *
+ * Received frames stay in their mbufs: each becomes a pbuf_custom that lives in the mbuf's
+ * private area (struct rf_mbuf_priv), so wrapping allocates nothing; the pbuf's free function
+ * frees the mbuf. flow/ uses the rest of the private area for its buffer header.
+ */
+#ifndef RF_STACK_H
+#define RF_STACK_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <rte_common.h>
+
+#include "lwip/netif.h"
+#include "lwip/pbuf.h"
+
+#include "rf_drivers.h"
+
+#define RF_MAX_PORTS 4
+
+/* Bytes of the mbuf private area left for flow/'s buffer header, after the pbuf_custom. */
+#define RF_PRIV_UPPER_SIZE 64
+
+struct rf_mbuf_priv {
+	struct pbuf_custom pc;
+	uint8_t upper[RF_PRIV_UPPER_SIZE] __rte_aligned(8);
+};
+
+static inline struct rf_mbuf_priv *
+rf_mbuf_priv(struct rte_mbuf *m)
+{
+	return (struct rf_mbuf_priv *)rte_mbuf_to_priv(m);
+}
+
+/* The mbuf a received (custom) pbuf wraps, or NULL for any other pbuf. */
+struct rte_mbuf *rf_pbuf_mbuf(const struct pbuf *p);
+
+/*
+ * Counters of one core. "Payload" is TCP payload. "Copied" counts payload bytes the stack
+ * itself copied: zero on the zero-copy paths, so zero-copy is a measured fact.
+ */
+struct rf_stack_stats {
+	uint64_t rx_payload_bytes;  /* delivered to the application (flow/ counts) */
+	uint64_t tx_payload_bytes;  /* handed to the device, retransmissions included */
+	uint64_t rx_copied_bytes;   /* copied on the way to the application */
+	uint64_t tx_copied_bytes;   /* copied on the way to the device (no multi-seg TX) */
+	uint64_t rx_segments;       /* TCP segments received */
+	uint64_t tx_segments;       /* TCP segments sent */
+	uint64_t rx_frames_dropped; /* bad checksum flagged by the device, or undeliverable */
+	uint64_t rx_bad_cksum;      /* frames the device marked with a bad checksum */
+	uint64_t alloc_failures;    /* mbufs the stack needed and could not get */
+};
+
+/* The stack's configuration for one process (one core). Addresses in network order. */
+struct rf_stack_conf {
+	uint32_t ip4_be, mask4_be, gw4_be;
+	struct rte_ether_addr mac; /* used when mac_set */
+	bool mac_set;
+	unsigned int pkt_mbufs; /* packet pool size */
+	bool force_copy;        /* send by copying even where the device could chain (benchmarks) */
+	bool embedded;          /* the process runs on the embedded default (tap rf0) */
+};
+
+struct rf_iface {
+	struct rf_port port;
+	struct netif nif;
+	struct rf_stack *stack;
+};
+
+struct rf_timer {
+	void (*fn)(void);
+	uint32_t interval_ms;
+	uint64_t due_ms;
+};
+
+#define RF_NUM_TIMERS 6
+
+struct rf_stack {
+	struct rf_pools pools;
+	uint16_t nports;
+	struct rf_iface ifs[RF_MAX_PORTS];
+	struct rf_timer timers[RF_NUM_TIMERS];
+	struct rf_stack_stats stats;
+	uint64_t tsc_per_ms;
+	unsigned int idle_mbufs; /* packet mbufs in use right after start-up (the RX rings) */
+	bool force_copy;
+	/* flow/'s completion phase, called once per loop pass */
+	void (*completions)(void *arg);
+	void *completions_arg;
+} __rte_cache_aligned;
+
+/* ---- clock (stack/clock.c) ----------------------------------------------------------- */
+void rf_clock_init(void);
+uint64_t rf_clock_ms(void);
+uint64_t rf_clock_tsc_hz(void);
+
+/* ---- timers (stack/timers.c) --------------------------------------------------------- */
+void rf_timers_init(struct rf_timer *t, uint64_t now_ms);
+/* Runs every timer whose deadline is at or before now_ms; time is passed in, so tests drive
+ * it with a fake clock. */
+void rf_timers_run(struct rf_timer *t, uint64_t now_ms);
+
+/* ---- netif (stack/netif.c) ----------------------------------------------------------- */
+int rf_netif_add(struct rf_stack *s, struct rf_iface *ifc, const struct rf_stack_conf *conf);
+/* Passes a burst of received frames to lwIP (consumes them). */
+void rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n);
+
+/* ---- engine (stack/engine.c) --------------------------------------------------------- */
+/* Starts lwIP, creates pools, sets up every port the EAL probed; 0 or negative errno, with a
+ * one-line message printed naming the cause. */
+int rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf);
+/* One pass of the loop; returns the number of frames received. */
+unsigned int rf_stack_poll(struct rf_stack *s);
+void rf_stack_fini(struct rf_stack *s);
+/* Refreshes device-side counters into each port's stats. */
+void rf_stack_read_port_stats(struct rf_stack *s);
+
+#endif /* RF_STACK_H */
