@@ -10,6 +10,7 @@
  * (`--in-memory` would be the natural choice but DPDK 22.11 refuses it together with
  * --no-huge; --no-shconf gives the same "no files left behind".)
  */
+#define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>

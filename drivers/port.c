@@ -13,6 +13,7 @@
 #include <rte_ethdev.h>
 #include <rte_lcore.h>
 
+
 #include "rf_drivers.h"
 
 #define RF_RX_DESC 1024
@@ -32,7 +33,8 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
 	uint16_t nb_rxd = RF_RX_DESC, nb_txd = RF_TX_DESC;
-	int socket = rte_eth_dev_socket_id(id);
+	/* the device's NUMA node, or any */
+	unsigned int socket = (unsigned int)rte_eth_dev_socket_id(id);
 	int rc;
 
 	memset(port, 0, sizeof(*port));
@@ -74,11 +76,9 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 			strerror(-rc));
 		return rc;
 	}
-	rc = rte_eth_rx_queue_setup(id, 0, nb_rxd, socket < 0 ? SOCKET_ID_ANY : (unsigned)socket,
-				    NULL, pool);
+	rc = rte_eth_rx_queue_setup(id, 0, nb_rxd, socket, NULL, pool);
 	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(id, 0, nb_txd,
-					    socket < 0 ? SOCKET_ID_ANY : (unsigned)socket, NULL);
+		rc = rte_eth_tx_queue_setup(id, 0, nb_txd, socket, NULL);
 	if (rc != 0) {
 		fprintf(stderr, "port %u (%s): cannot set up queues (%u rx / %u tx descriptors): %s\n",
 			id, port->name, nb_rxd, nb_txd, strerror(-rc));
@@ -101,6 +101,12 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 	       port->caps.rx_ipv4_cksum ? " ipv4-cksum" : "",
 	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "");
 	return 0;
+}
+
+uint16_t
+rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
+{
+	return rte_eth_rx_burst(port->id, 0, pkts, n);
 }
 
 void
@@ -132,6 +138,16 @@ rf_port_read_stats(struct rf_port *port)
 		port->stats.rx_missed = st.imissed;
 		port->stats.rx_nombuf = st.rx_nombuf;
 	}
+}
+
+int
+rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac)
+{
+	int rc = rte_eth_dev_default_mac_addr_set(port->id, (struct rte_ether_addr *)mac);
+
+	if (rc == 0)
+		port->mac = *mac;
+	return rc;
 }
 
 bool

@@ -20,7 +20,6 @@
 
 #include <rte_ether.h>
 #include <rte_log.h>
-#include <rte_ethdev.h>
 #include <rte_mbuf.h>
 
 extern int rf_logtype_drivers;
@@ -93,7 +92,7 @@ struct rf_port {
 	uint16_t mtu;
 	struct rte_ether_addr mac;
 	struct rf_port_caps caps;
-	char name[RTE_ETH_NAME_MAX_LEN];
+	char name[64];
 	uint16_t tx_len;
 	struct rte_mbuf *tx_buf[RF_TX_BATCH];
 	struct rf_port_stats stats;
@@ -106,14 +105,13 @@ int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool);
 void rf_port_close(struct rf_port *port);
 /* Fills port->stats' device-side counters (rx_missed, rx_nombuf) from the device. */
 void rf_port_read_stats(struct rf_port *port);
+/* Sets the device's MAC address; 0 or a negative errno. */
+int rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac);
 /* True when the device reports its link up. */
 bool rf_port_link_up(const struct rf_port *port);
 
-static inline uint16_t
-rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
-{
-	return rte_eth_rx_burst(port->id, 0, pkts, n);
-}
+/* Receives up to n frames (a burst from the port's queue). */
+uint16_t rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n);
 
 void rf_port_flush(struct rf_port *port);
 
@@ -126,5 +124,20 @@ rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
 	if (port->tx_len == RF_TX_BATCH)
 		rf_port_flush(port);
 }
+
+/* ---- frames and offloads (drivers/offload.c) ----------------------------------------- */
+
+/* Header lengths of an outgoing frame whose headers all lie in its first `len` bytes. l3 is 0
+ * for anything but IPv4/IPv6, l4 is 0 for anything but TCP. */
+struct rf_frame_info {
+	uint16_t l2, l3, l4;
+	bool ipv6;
+};
+void rf_frame_parse(const void *frame, uint32_t len, struct rf_frame_info *fi);
+/* Asks the device for the checksums it offers on frame m (headers in its first segment,
+ * writable): sets the mbuf's offload flags and lengths, and the pseudo-header sum the device
+ * expects in the TCP checksum field. */
+void rf_port_tx_offload(const struct rf_port *port, struct rte_mbuf *m,
+			const struct rf_frame_info *fi);
 
 #endif /* RF_DRIVERS_H */

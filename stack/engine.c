@@ -24,6 +24,7 @@ int
 rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 {
 	uint16_t nports = rf_port_count();
+	struct rf_stack_conf noaddr = {0};
 	int rc;
 
 	RTE_BUILD_BUG_ON(sizeof(struct rf_mbuf_priv) % RTE_MBUF_PRIV_ALIGN != 0);
@@ -52,11 +53,11 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 		if (rc != 0)
 			goto fail;
 		s->nports++;
-		if (conf->mac_set && rte_eth_dev_default_mac_addr_set(i, (struct rte_ether_addr *)&conf->mac) != 0)
-			RF_LOG(WARNING, stack, "port %u: device refused MAC change; using it anyway\n", i);
-		/* Only the first port gets the configured address; more ports are an
-		 * appliance's business and get theirs from the API later. */
-		if (rf_netif_add(s, ifc, conf) != 0) {
+		if (i == 0 && conf->mac_set && rf_port_set_mac(&ifc->port, &conf->mac) != 0)
+			RF_LOG(WARNING, stack, "port 0: device refused the MAC address; using it anyway\n");
+		/* Only the first port gets the configured address; further ports come up without
+		 * one (appliances with several ports are future work). */
+		if (rf_netif_add(s, ifc, i == 0 ? conf : &noaddr) != 0) {
 			fprintf(stderr, "port %u: cannot add lwIP interface\n", i);
 			rc = -EINVAL;
 			goto fail;

@@ -16,9 +16,6 @@
  */
 #include <string.h>
 
-#include <rte_ip.h>
-#include <rte_tcp.h>
-
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
 #include "lwip/ip4_addr.h"
@@ -105,74 +102,6 @@ rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n)
 	}
 }
 
-/* Lengths of the Ethernet, network and transport headers of a frame whose headers all lie in
- * its first pbuf (lwIP always builds them there). l4 is 0 for anything but TCP. */
-struct hdr_info {
-	uint16_t l2, l3, l4;
-	uint16_t ethertype_be;
-	uint8_t proto;
-};
-
-static void
-parse_headers(const struct pbuf *p, struct hdr_info *h)
-{
-	const struct rte_ether_hdr *eth = p->payload;
-
-	memset(h, 0, sizeof(*h));
-	h->l2 = sizeof(*eth);
-	if (p->len < h->l2)
-		return;
-	h->ethertype_be = eth->ether_type;
-	if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4) &&
-	    p->len >= h->l2 + sizeof(struct rte_ipv4_hdr)) {
-		const struct rte_ipv4_hdr *ip = (const void *)(eth + 1);
-
-		h->l3 = rte_ipv4_hdr_len(ip);
-		h->proto = ip->next_proto_id;
-	} else if (eth->ether_type == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) &&
-		   p->len >= h->l2 + sizeof(struct rte_ipv6_hdr)) {
-		const struct rte_ipv6_hdr *ip6 = (const void *)(eth + 1);
-
-		h->l3 = sizeof(*ip6);
-		h->proto = ip6->proto; /* lwIP sends TCP without extension headers */
-	}
-	if (h->proto == IPPROTO_TCP && p->len >= h->l2 + h->l3 + sizeof(struct rte_tcp_hdr)) {
-		const struct rte_tcp_hdr *tcp =
-			(const void *)((const uint8_t *)p->payload + h->l2 + h->l3);
-
-		h->l4 = (tcp->data_off >> 4) * 4;
-	}
-}
-
-/* Asks the device for the checksums lwIP left out on this netif (see netif_init). */
-static void
-request_offload(struct rf_iface *ifc, struct rte_mbuf *m, const struct hdr_info *h)
-{
-	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, h->l2);
-
-	m->l2_len = h->l2;
-	m->l3_len = h->l3;
-	if (h->ethertype_be == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV4)) {
-		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
-		if (ifc->port.caps.tx_ipv4_cksum)
-			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
-		if (h->l4 && ifc->port.caps.tx_tcp_cksum) {
-			struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + h->l3);
-
-			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
-			m->l4_len = h->l4;
-			tcp->cksum = rte_ipv4_phdr_cksum((struct rte_ipv4_hdr *)l3, m->ol_flags);
-		}
-	} else if (h->ethertype_be == rte_cpu_to_be_16(RTE_ETHER_TYPE_IPV6) && h->l4 &&
-		   ifc->port.caps.tx_tcp_cksum) {
-		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + h->l3);
-
-		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
-		m->l4_len = h->l4;
-		tcp->cksum = rte_ipv6_phdr_cksum((struct rte_ipv6_hdr *)l3, m->ol_flags);
-	}
-}
-
 /* The whole frame copied into one packet mbuf: for devices without multi-segment TX. */
 static struct rte_mbuf *
 build_copy(struct rf_stack *s, struct pbuf *p)
@@ -249,11 +178,11 @@ linkoutput(struct netif *nif, struct pbuf *p)
 {
 	struct rf_iface *ifc = nif->state;
 	struct rf_stack *s = ifc->stack;
-	struct hdr_info h;
+	struct rf_frame_info fi;
 	struct rte_mbuf *m = NULL;
 	uint32_t copied = p->tot_len, payload;
 
-	parse_headers(p, &h);
+	rf_frame_parse(p->payload, p->len, &fi);
 	if (ifc->port.caps.tx_multiseg && !s->force_copy)
 		m = build_chain(s, p, &copied);
 	if (m == NULL) {
@@ -265,22 +194,21 @@ linkoutput(struct netif *nif, struct pbuf *p)
 		ifc->port.stats.alloc_fails++;
 		return ERR_MEM;
 	}
-	if (h.l4) {
-		uint32_t hlen = (uint32_t)h.l2 + h.l3 + h.l4;
+	if (fi.l4) {
+		uint32_t hlen = (uint32_t)fi.l2 + fi.l3 + fi.l4;
 
 		payload = p->tot_len > hlen ? p->tot_len - hlen : 0;
 		s->stats.tx_segments++;
 		s->stats.tx_payload_bytes += payload;
 		s->stats.tx_copied_bytes += copied > hlen ? copied - hlen : 0;
 	}
-	if (h.l3)
-		request_offload(ifc, m, &h);
+	rf_port_tx_offload(&ifc->port, m, &fi);
 	rf_port_tx(&ifc->port, m);
 	return ERR_OK;
 }
 
 static err_t
-netif_init(struct netif *nif)
+init_netif(struct netif *nif)
 {
 	struct rf_iface *ifc = nif->state;
 	const struct rf_port_caps *caps = &ifc->port.caps;
@@ -319,7 +247,7 @@ rf_netif_add(struct rf_stack *s, struct rf_iface *ifc, const struct rf_stack_con
 	ip4_addr_set_u32(&ip, conf->ip4_be);
 	ip4_addr_set_u32(&mask, conf->mask4_be);
 	ip4_addr_set_u32(&gw, conf->gw4_be);
-	if (netif_add(&ifc->nif, &ip, &mask, &gw, ifc, netif_init, ethernet_input) == NULL)
+	if (netif_add(&ifc->nif, &ip, &mask, &gw, ifc, init_netif, ethernet_input) == NULL)
 		return -1;
 	netif_create_ip6_linklocal_address(&ifc->nif, 1);
 	netif_set_up(&ifc->nif);

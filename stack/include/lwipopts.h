@@ -28,6 +28,8 @@
 #define LWIP_UDP 0
 #define LWIP_NETIF_LOOPBACK 0
 #define LWIP_HAVE_LOOPIF 0
+/* htons() and friends come from the C library; lwIP uses its lwip_ names internally */
+#define LWIP_DONT_PROVIDE_BYTEORDER_FUNCTIONS 1
 
 /* ---- memory ---------------------------------------------------------------------------- */
 #define MEM_ALIGNMENT 8
@@ -104,6 +106,7 @@
 #define ICMP_STATS 1
 #define TCP_STATS 1
 #define SYS_STATS 0
+#define MIB2_STATS 1 /* counts retransmitted segments (mib2.tcpretranssegs) */
 #define LWIP_DEBUG 0
 
 #endif /* RF_LWIPOPTS_H */

@@ -1,0 +1,881 @@
+/*
+ * Flows: lwIP's raw TCP callbacks turned into MirageOS FLOW semantics.
+ *
+ * lwIP calls back during input and timers (on_recv, on_sent, on_err, on_accept,
+ * on_connected). Those callbacks only change the flow's state and queue completions; the
+ * application's callbacks run later from the loop's completion phase (rf__dispatch), in order.
+ *
+ * Receive: each pbuf of a received chain becomes a root rf_buf in the flow's receive queue,
+ * holding its own reference to the mbuf; lwIP's reference is dropped at once. The bytes are not
+ * acknowledged to lwIP (tcp_recved) until the application releases the buffer, so unread data
+ * keeps the window shut: end-to-end backpressure.
+ *
+ * Send: a write request's buffers are handed to tcp_write() without the copy flag, as much as
+ * TCP's send buffer takes; the request completes when its last byte is in. A handed buffer is
+ * kept (struct rf__sent, with the sequence number after its last byte) until the peer
+ * acknowledges it, because lwIP retransmits straight from that memory.
+ *
+ * Close: FIN goes after the last queued byte (tcp_shutdown). The close completes once our FIN
+ * is queued and the peer's has arrived, or when the connection fails. The flow is detached
+ * from lwIP when both FINs are through and everything sent was acknowledged (lwIP finishes
+ * LAST-ACK / TIME-WAIT on its own), and freed when the application is done with it too.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "flow_internal.h"
+
+#define RF_SENT_INITIAL 64
+#define RF_LISTEN_BACKLOG 255
+
+static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
+static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
+static void on_err(void *arg, err_t err);
+
+/* ---- flow objects ---------------------------------------------------------------------- */
+
+static struct rf_flow *
+flow_new(struct rf_loop *l)
+{
+	struct rf_flow *f = l->free_flows;
+	struct rf__sent *sent;
+	uint32_t gen, mask;
+
+	if (f != NULL) {
+		l->free_flows = f->next;
+	} else {
+		f = calloc(1, sizeof(*f));
+		if (f == NULL)
+			return NULL;
+		f->sent = malloc(RF_SENT_INITIAL * sizeof(*f->sent));
+		if (f->sent == NULL) {
+			free(f);
+			return NULL;
+		}
+		f->sent_mask = RF_SENT_INITIAL - 1;
+	}
+	sent = f->sent;
+	mask = f->sent_mask;
+	gen = f->gen;
+	memset(f, 0, sizeof(*f));
+	f->sent = sent;
+	f->sent_mask = mask;
+	f->gen = gen;
+	f->loop = l;
+	f->next = l->live;
+	if (l->live != NULL)
+		l->live->prev = f;
+	l->live = f;
+	l->flows_open++;
+	l->flows_opened++;
+	return f;
+}
+
+static void
+rxq_drop(struct rf_flow *f)
+{
+	while (f->rxq_head != NULL) {
+		struct rf_buf *b = f->rxq_head;
+
+		f->rxq_head = b->rf_next;
+		rf_buf_release(b);
+	}
+	f->rxq_tail = NULL;
+}
+
+static void
+flow_release(struct rf_flow *f)
+{
+	struct rf_loop *l = f->loop;
+
+	RTE_ASSERT(f->pcb == NULL && f->sent_head == f->sent_tail && f->wq_head == NULL);
+	rxq_drop(f);
+	if (f->prev != NULL)
+		f->prev->next = f->next;
+	else
+		l->live = f->next;
+	if (f->next != NULL)
+		f->next->prev = f->prev;
+	l->flows_open--;
+	f->gen++;
+	f->next = l->free_flows;
+	l->free_flows = f;
+}
+
+static void
+maybe_free(struct rf_flow *f)
+{
+	if (f->app_done && f->pcb == NULL)
+		flow_release(f);
+}
+
+static void
+queue(struct rf_flow *f, uint8_t kind, int status, void (*cb)(void), void *arg, struct rf_buf *b)
+{
+	struct rf__comp c = {.kind = kind, .status = status, .flow = f, .cb = cb, .arg = arg, .buf = b};
+
+	rf__complete(f->loop, &c);
+}
+
+static void
+attach(struct rf_flow *f, struct tcp_pcb *pcb)
+{
+	f->pcb = pcb;
+	tcp_arg(pcb, f);
+	tcp_recv(pcb, on_recv);
+	tcp_sent(pcb, on_sent);
+	tcp_err(pcb, on_err);
+	/* Request/response traffic must not wait for ACKs of small segments; writes mark
+	 * continuation with TCP_WRITE_FLAG_MORE instead. */
+	tcp_nagle_disable(pcb);
+}
+
+/* Leaves the pcb to lwIP: no callback reaches this flow any more. */
+static void
+detach(struct rf_flow *f)
+{
+	struct tcp_pcb *pcb = f->pcb;
+
+	if (pcb == NULL)
+		return;
+	tcp_arg(pcb, NULL);
+	tcp_recv(pcb, NULL);
+	tcp_sent(pcb, NULL);
+	tcp_err(pcb, NULL);
+	f->pcb = NULL;
+}
+
+/* ---- the send side ------------------------------------------------------------------- */
+
+static void
+sent_push(struct rf_flow *f, struct rf_buf *b, uint32_t end_seq)
+{
+	if (f->sent_tail - f->sent_head > f->sent_mask) {
+		uint32_t n = (f->sent_mask + 1) * 2;
+		struct rf__sent *v = malloc(n * sizeof(*v));
+
+		if (v == NULL) {
+			/* keep the data safe: hold the buffer forever rather than free memory
+			 * lwIP may still retransmit from */
+			f->loop->stack.stats.alloc_failures++;
+			return;
+		}
+		for (uint32_t i = 0; f->sent_head + i != f->sent_tail; i++)
+			v[i] = f->sent[(f->sent_head + i) & f->sent_mask];
+		f->sent_tail -= f->sent_head;
+		f->sent_head = 0;
+		free(f->sent);
+		f->sent = v;
+		f->sent_mask = n - 1;
+	}
+	f->sent[f->sent_tail & f->sent_mask] = (struct rf__sent){b, end_seq};
+	f->sent_tail++;
+}
+
+static void
+sent_release_acked(struct rf_flow *f)
+{
+	while (f->sent_head != f->sent_tail) {
+		struct rf__sent *s = &f->sent[f->sent_head & f->sent_mask];
+
+		if (!TCP_SEQ_LEQ(s->end_seq, f->pcb->lastack))
+			break;
+		rf_buf_release(s->buf);
+		f->sent_head++;
+	}
+}
+
+/* After lwIP freed the pcb (reset, timeout, abort): nothing will be retransmitted. */
+static void
+sent_release_all(struct rf_flow *f)
+{
+	for (; f->sent_head != f->sent_tail; f->sent_head++)
+		rf_buf_release(f->sent[f->sent_head & f->sent_mask].buf);
+}
+
+static void
+complete_writes(struct rf_flow *f, int status)
+{
+	while (f->wq_head != NULL) {
+		struct rf__wreq *r = f->wq_head;
+
+		f->wq_head = r->next;
+		for (uint32_t i = r->idx; i < r->n; i++)
+			rf_buf_release(r->bufs[i]);
+		queue(f, RF__C_WRITE, status, (void (*)(void))r->cb, r->arg, NULL);
+		free(r);
+	}
+	f->wq_tail = NULL;
+}
+
+/* ---- the receive side ---------------------------------------------------------------- */
+
+/* Completes the pending read if there is something to give it: data first, then EOF, then
+ * the connection's error. */
+static void
+deliver(struct rf_flow *f)
+{
+	struct rf_buf *b;
+
+	if (f->read_cb == NULL)
+		return;
+	if ((b = f->rxq_head) != NULL) {
+		f->rxq_head = b->rf_next;
+		if (f->rxq_head == NULL)
+			f->rxq_tail = NULL;
+		b->rf_next = NULL;
+		f->ctr.rx_bytes += b->len;
+		queue(f, RF__C_READ, RF_OK, (void (*)(void))f->read_cb, f->read_arg, b);
+	} else if (f->rx_eof || f->rd_shut) {
+		queue(f, RF__C_READ, RF_EOF, (void (*)(void))f->read_cb, f->read_arg, NULL);
+	} else if (f->conn_err != 0) {
+		queue(f, RF__C_READ, f->conn_err, (void (*)(void))f->read_cb, f->read_arg, NULL);
+	} else {
+		return;
+	}
+	f->read_cb = NULL;
+}
+
+static void
+check_close(struct rf_flow *f)
+{
+	if (!f->closing || f->close_queued)
+		return;
+	deliver(f);
+	if ((f->fin_sent && f->rx_eof) || f->conn_err != 0) {
+		queue(f, RF__C_CLOSE, f->conn_err, (void (*)(void))f->close_cb, f->close_arg, NULL);
+		f->close_queued = true;
+	}
+}
+
+/* Both FINs through and every sent byte acknowledged: lwIP can finish alone. */
+static void
+maybe_detach(struct rf_flow *f)
+{
+	if (f->pcb != NULL && f->fin_sent && f->rx_eof && f->sent_head == f->sent_tail &&
+	    f->wq_head == NULL) {
+		detach(f);
+		maybe_free(f);
+	}
+}
+
+/* Hands queued writes to TCP as far as its send buffer allows, then the FIN if asked. */
+static void
+push(struct rf_flow *f)
+{
+	struct tcp_pcb *pcb = f->pcb;
+	struct rf__wreq *r;
+
+	if (pcb == NULL || f->connecting)
+		return;
+	while ((r = f->wq_head) != NULL) {
+		while (r->idx < r->n) {
+			struct rf_buf *b = r->bufs[r->idx];
+			uint32_t left = b->len - r->off, room = tcp_sndbuf(pcb), n;
+			bool more;
+			err_t err;
+
+			if (left == 0) { /* an empty buffer carries nothing */
+				rf_buf_release(b);
+				r->idx++;
+				continue;
+			}
+			if (room == 0)
+				goto out;
+			n = RTE_MIN(RTE_MIN(left, room), 0xffffu); /* tcp_write takes a u16 */
+			more = n < left || r->idx + 1 < r->n || r->next != NULL;
+			err = tcp_write(pcb, b->data + r->off, (u16_t)n, more ? TCP_WRITE_FLAG_MORE : 0);
+			if (err == ERR_MEM)
+				goto out; /* queue full: on_sent resumes */
+			if (err != ERR_OK) {
+				complete_writes(f, RF_EOF);
+				goto out;
+			}
+			r->off += n;
+			f->ctr.tx_bytes += n;
+			if (r->off == b->len) {
+				sent_push(f, b, pcb->snd_lbb);
+				r->idx++;
+				r->off = 0;
+			}
+		}
+		f->wq_head = r->next;
+		if (f->wq_head == NULL)
+			f->wq_tail = NULL;
+		queue(f, RF__C_WRITE, RF_OK, (void (*)(void))r->cb, r->arg, NULL);
+		free(r);
+	}
+	if (f->wr_shut && !f->fin_sent && tcp_shutdown(pcb, 0, 1) == ERR_OK)
+		f->fin_sent = true;
+out:
+	tcp_output(pcb);
+	check_close(f);
+	maybe_detach(f);
+}
+
+/* ---- lwIP's callbacks ------------------------------------------------------------------ */
+
+static int
+map_err(err_t err, bool connecting)
+{
+	switch (err) {
+	case ERR_RST:
+		return connecting ? RF_ECONNREFUSED : RF_ECONNRESET;
+	case ERR_ABRT:
+		/* lwIP reports its own retransmission and keepalive timeouts as aborts; our
+		 * own aborts detach first and never get here. */
+		return RF_ETIMEDOUT;
+	case ERR_MEM:
+		return RF_ENOMEM;
+	case ERR_CLSD:
+		return RF_ECONNRESET;
+	default:
+		return RF_ECONNABORTED;
+	}
+}
+
+static void
+on_err(void *arg, err_t err)
+{
+	struct rf_flow *f = arg;
+
+	if (f == NULL)
+		return;
+	f->pcb = NULL; /* lwIP has freed it */
+	f->conn_err = map_err(err, f->connecting);
+	sent_release_all(f);
+	complete_writes(f, RF_EOF);
+	if (f->connecting) {
+		f->connecting = false;
+		queue(f, RF__C_CONNECT, f->conn_err, (void (*)(void))f->connect_cb, f->connect_arg,
+		      NULL);
+	}
+	deliver(f);
+	check_close(f);
+	maybe_free(f);
+}
+
+/* Wraps one piece of received data as a buffer: a reference to its mbuf, or a copy when the
+ * piece is not in an mbuf (never on rawflow's own RX path; counted). */
+static struct rf_buf *
+take_piece(struct rf_flow *f, struct pbuf *q)
+{
+	struct rte_mbuf *m = rf_pbuf_mbuf(q);
+	struct rf_buf *b;
+
+	if (m != NULL) {
+		rte_mbuf_refcnt_update(m, 1);
+		b = rf__buf_root(m, q->payload, q->len);
+	} else {
+		b = rf_buf_alloc(f->loop, q->len);
+		if (b == NULL)
+			return NULL;
+		memcpy(b->data, q->payload, q->len);
+		f->loop->rx_copied_bytes += q->len;
+	}
+	b->rf_flow = f;
+	b->rf_flow_gen = f->gen;
+	b->rf_credit = q->len;
+	return b;
+}
+
+static err_t
+on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
+{
+	struct rf_flow *f = arg;
+	struct rf_buf *first = NULL, *last = NULL;
+
+	if (p == NULL) { /* the peer's FIN */
+		f->rx_eof = true;
+		deliver(f);
+		check_close(f);
+		maybe_detach(f);
+		return ERR_OK;
+	}
+	if (err != ERR_OK || f->rd_shut) {
+		tcp_recved(pcb, p->tot_len);
+		pbuf_free(p);
+		return ERR_OK;
+	}
+	for (struct pbuf *q = p; q != NULL; q = q->next) {
+		struct rf_buf *b;
+
+		if (q->len == 0)
+			continue;
+		b = take_piece(f, q);
+		if (b == NULL) {
+			/* nothing taken: lwIP keeps the data and offers it again later */
+			while (first != NULL) {
+				b = first->rf_next;
+				first->rf_flow = NULL;
+				rf_buf_release(first);
+				first = b;
+			}
+			return ERR_MEM;
+		}
+		if (last != NULL)
+			last->rf_next = b;
+		else
+			first = b;
+		last = b;
+	}
+	f->loop->rx_payload_bytes += p->tot_len;
+	pbuf_free(p);
+	if (first != NULL) {
+		if (f->rxq_tail != NULL)
+			f->rxq_tail->rf_next = first;
+		else
+			f->rxq_head = first;
+		f->rxq_tail = last;
+	}
+	deliver(f);
+	return ERR_OK;
+}
+
+static err_t
+on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
+{
+	struct rf_flow *f = arg;
+
+	(void)pcb;
+	(void)len;
+	sent_release_acked(f);
+	push(f);
+	return ERR_OK;
+}
+
+static err_t
+on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct rf_flow *f = arg;
+
+	(void)pcb;
+	(void)err; /* lwIP 2.1 always passes ERR_OK; failures go to on_err */
+	f->connecting = false;
+	queue(f, RF__C_CONNECT, RF_OK, (void (*)(void))f->connect_cb, f->connect_arg, NULL);
+	push(f);
+	return ERR_OK;
+}
+
+static err_t
+on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	struct rf_listener *ls = arg;
+	struct rf_flow *f;
+
+	if (err != ERR_OK || pcb == NULL)
+		return ERR_VAL;
+	f = flow_new(ls->loop);
+	if (f == NULL) {
+		ls->loop->accept_refused++;
+		tcp_abort(pcb);
+		return ERR_ABRT;
+	}
+	attach(f, pcb);
+	ls->pending++;
+	struct rf__comp c = {.kind = RF__C_ACCEPT, .flow = f, .ls = ls};
+	rf__complete(ls->loop, &c);
+	return ERR_OK;
+}
+
+/* ---- the completion phase -------------------------------------------------------------- */
+
+static void listener_free(struct rf_listener *ls);
+
+void
+rf__dispatch(struct rf_loop *l, struct rf__comp *c)
+{
+	struct rf_flow *f = c->flow;
+
+	switch (c->kind) {
+	case RF__C_ACCEPT:
+		c->ls->pending--;
+		if (c->ls->closed) {
+			rf_flow_abort(f);
+			if (c->ls->pending == 0)
+				listener_free(c->ls);
+		} else {
+			c->ls->cb(c->ls, f, c->ls->arg);
+		}
+		break;
+	case RF__C_CONNECT:
+		((rf_connect_cb *)c->cb)(f, c->status, c->arg);
+		if (c->status != RF_OK && !f->closing && !f->aborted) {
+			f->app_done = true;
+			maybe_free(f);
+		}
+		break;
+	case RF__C_READ:
+		f->ctr.reads++;
+		((rf_read_cb *)c->cb)(f, c->status, c->buf, c->arg);
+		break;
+	case RF__C_WRITE:
+		if (c->cb != NULL)
+			((rf_write_cb *)c->cb)(f, c->status, c->arg);
+		break;
+	case RF__C_CLOSE:
+		if (f->read_cb != NULL && !f->aborted) {
+			/* a read issued after the close was queued: it completes first */
+			deliver(f);
+			rf__complete(l, c);
+			break;
+		}
+		if (c->cb != NULL)
+			((rf_close_cb *)c->cb)(f, c->status, c->arg);
+		f->app_done = true;
+		maybe_free(f);
+		break;
+	case RF__C_FREE:
+		f->app_done = true;
+		maybe_free(f);
+		break;
+	}
+}
+
+void
+rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes)
+{
+	if (f->gen == gen && f->pcb != NULL)
+		tcp_recved(f->pcb, (u16_t)bytes);
+}
+
+/* ---- the API ------------------------------------------------------------------------- */
+
+int
+rf_listen(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_accept_cb *cb,
+	  void *arg, struct rf_listener **out)
+{
+	struct rf_listener *ls;
+	struct tcp_pcb *pcb, *lpcb;
+	ip_addr_t ip;
+	err_t err;
+
+	if (l == NULL || cb == NULL || out == NULL || port == 0)
+		return RF_EINVAL;
+	if (addr != NULL && rf__addr_to_lwip(addr, &ip) != 0)
+		return RF_EAFNOSUPPORT;
+	ls = calloc(1, sizeof(*ls));
+	if (ls == NULL)
+		return RF_ENOMEM;
+	pcb = tcp_new_ip_type(addr == NULL ? IPADDR_TYPE_ANY : IP_GET_TYPE(&ip));
+	if (pcb == NULL) {
+		free(ls);
+		return RF_ENOMEM;
+	}
+	err = tcp_bind(pcb, addr == NULL ? IP_ANY_TYPE : &ip, port);
+	if (err != ERR_OK) {
+		tcp_close(pcb);
+		free(ls);
+		return err == ERR_USE ? RF_EADDRINUSE : RF_EINVAL;
+	}
+	lpcb = tcp_listen_with_backlog_and_err(pcb, RF_LISTEN_BACKLOG, &err);
+	if (lpcb == NULL) {
+		tcp_close(pcb);
+		free(ls);
+		return RF_ENOMEM;
+	}
+	ls->loop = l;
+	ls->pcb = lpcb;
+	ls->cb = cb;
+	ls->arg = arg;
+	tcp_arg(lpcb, ls);
+	tcp_accept(lpcb, on_accept);
+	ls->next = l->listening;
+	if (l->listening != NULL)
+		l->listening->prev = ls;
+	l->listening = ls;
+	l->listeners++;
+	*out = ls;
+	return 0;
+}
+
+static void
+listener_free(struct rf_listener *ls)
+{
+	free(ls);
+}
+
+void
+rf_listener_close(struct rf_listener *ls)
+{
+	struct rf_loop *l;
+
+	if (ls == NULL || ls->closed)
+		return;
+	l = ls->loop;
+	tcp_arg(ls->pcb, NULL);
+	tcp_accept(ls->pcb, NULL);
+	tcp_close(ls->pcb);
+	ls->pcb = NULL;
+	ls->closed = true;
+	if (ls->prev != NULL)
+		ls->prev->next = ls->next;
+	else
+		l->listening = ls->next;
+	if (ls->next != NULL)
+		ls->next->prev = ls->prev;
+	l->listeners--;
+	if (ls->pending == 0)
+		listener_free(ls);
+}
+
+int
+rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_connect_cb *cb,
+	   void *arg, struct rf_flow **out)
+{
+	struct rf_flow *f;
+	struct tcp_pcb *pcb;
+	ip_addr_t ip;
+	err_t err;
+
+	if (l == NULL || addr == NULL || cb == NULL || out == NULL || port == 0)
+		return RF_EINVAL;
+	if (rf__addr_to_lwip(addr, &ip) != 0)
+		return RF_EAFNOSUPPORT;
+	f = flow_new(l);
+	if (f == NULL)
+		return RF_ENOMEM;
+	pcb = tcp_new_ip_type(IP_GET_TYPE(&ip));
+	if (pcb == NULL) {
+		f->app_done = true;
+		maybe_free(f);
+		return RF_ENOMEM;
+	}
+	attach(f, pcb);
+	f->connecting = true;
+	f->connect_cb = cb;
+	f->connect_arg = arg;
+	err = tcp_connect(pcb, &ip, port, on_connected);
+	if (err != ERR_OK) {
+		detach(f);
+		tcp_abort(pcb);
+		f->app_done = true;
+		maybe_free(f);
+		return err == ERR_RTE ? RF_EHOSTUNREACH : err == ERR_USE ? RF_EADDRINUSE : RF_ENOMEM;
+	}
+	*out = f;
+	return 0;
+}
+
+static bool
+usable(const struct rf_flow *f)
+{
+	return f != NULL && !f->app_done && !f->aborted;
+}
+
+int
+rf_flow_read(struct rf_flow *f, rf_read_cb *cb, void *arg)
+{
+	if (!usable(f) || cb == NULL)
+		return RF_EINVAL;
+	if (f->read_cb != NULL)
+		return RF_EALREADY;
+	f->read_cb = cb;
+	f->read_arg = arg;
+	deliver(f);
+	return 0;
+}
+
+static void
+release_all(struct rf_buf **bufs, unsigned int n)
+{
+	for (unsigned int i = 0; i < n; i++)
+		if (bufs[i] != NULL)
+			rf_buf_release(bufs[i]);
+}
+
+int
+rf_flow_writev(struct rf_flow *f, struct rf_buf **bufs, unsigned int n, rf_write_cb *cb, void *arg)
+{
+	struct rf__wreq *r;
+
+	if (bufs == NULL || n == 0)
+		return RF_EINVAL;
+	for (unsigned int i = 0; i < n; i++)
+		if (bufs[i] == NULL || bufs[i]->rf_refcnt == 0) {
+			/* consume the others: the caller's references are gone in every case */
+			for (unsigned int j = 0; j < n; j++)
+				if (j != i && bufs[j] != NULL && bufs[j]->rf_refcnt > 0)
+					rf_buf_release(bufs[j]);
+			return RF_EINVAL;
+		}
+	if (!usable(f)) {
+		release_all(bufs, n);
+		return RF_EINVAL;
+	}
+	if (f->wr_shut) {
+		release_all(bufs, n);
+		return RF_EPIPE;
+	}
+	f->ctr.writes++;
+	if (f->conn_err != 0) { /* the connection is gone: nothing can be sent */
+		release_all(bufs, n);
+		queue(f, RF__C_WRITE, RF_EOF, (void (*)(void))cb, arg, NULL);
+		return 0;
+	}
+	r = malloc(sizeof(*r) + n * sizeof(r->bufs[0]));
+	if (r == NULL) {
+		release_all(bufs, n);
+		return RF_ENOMEM;
+	}
+	r->next = NULL;
+	r->cb = cb;
+	r->arg = arg;
+	r->n = n;
+	r->idx = 0;
+	r->off = 0;
+	memcpy(r->bufs, bufs, n * sizeof(bufs[0]));
+	if (f->wq_tail != NULL)
+		f->wq_tail->next = r;
+	else
+		f->wq_head = r;
+	f->wq_tail = r;
+	push(f);
+	return 0;
+}
+
+int
+rf_flow_write(struct rf_flow *f, struct rf_buf *b, rf_write_cb *cb, void *arg)
+{
+	return rf_flow_writev(f, &b, 1, cb, arg);
+}
+
+int
+rf_flow_close(struct rf_flow *f, rf_close_cb *cb, void *arg)
+{
+	if (!usable(f))
+		return RF_EINVAL;
+	if (f->closing)
+		return RF_EALREADY;
+	f->closing = true;
+	f->close_cb = cb;
+	f->close_arg = arg;
+	f->wr_shut = true;
+	if (f->pcb != NULL)
+		push(f);
+	else
+		check_close(f);
+	return 0;
+}
+
+int
+rf_flow_shutdown(struct rf_flow *f, int how)
+{
+	if (!usable(f) || how < RF_SHUT_RD || how > RF_SHUT_RDWR)
+		return RF_EINVAL;
+	if ((how & RF_SHUT_RD) && !f->rd_shut) {
+		f->rd_shut = true;
+		rxq_drop(f);
+		deliver(f);
+	}
+	if ((how & RF_SHUT_WR) && !f->wr_shut) {
+		f->wr_shut = true;
+		push(f);
+	}
+	return 0;
+}
+
+void
+rf_flow_abort(struct rf_flow *f)
+{
+	struct tcp_pcb *pcb;
+
+	if (!usable(f))
+		return;
+	f->aborted = true;
+	pcb = f->pcb;
+	if (pcb != NULL) {
+		detach(f);
+		tcp_abort(pcb); /* sends RST, frees the pcb and its segments */
+	}
+	sent_release_all(f);
+	rxq_drop(f);
+	complete_writes(f, RF_ECANCELED);
+	if (f->conn_err == 0)
+		f->conn_err = RF_ECANCELED;
+	if (f->connecting) {
+		f->connecting = false;
+		queue(f, RF__C_CONNECT, RF_ECANCELED, (void (*)(void))f->connect_cb, f->connect_arg,
+		      NULL);
+	}
+	if (f->read_cb != NULL) {
+		queue(f, RF__C_READ, RF_ECANCELED, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		f->read_cb = NULL;
+	}
+	if (f->closing && !f->close_queued) {
+		queue(f, RF__C_CLOSE, RF_ECANCELED, (void (*)(void))f->close_cb, f->close_arg, NULL);
+		f->close_queued = true;
+	} else if (!f->close_queued) {
+		queue(f, RF__C_FREE, 0, NULL, NULL, NULL);
+	}
+}
+
+void
+rf__flows_abort_all(struct rf_loop *l)
+{
+	struct rf_flow *f = l->live;
+
+	while (l->listening != NULL)
+		rf_listener_close(l->listening);
+	while (f != NULL) {
+		struct rf_flow *next = f->next;
+
+		if (f->app_done) { /* detached from the app, still attached to lwIP */
+			struct tcp_pcb *pcb = f->pcb;
+
+			detach(f);
+			if (pcb != NULL)
+				tcp_abort(pcb);
+			sent_release_all(f);
+			maybe_free(f);
+		} else {
+			rf_flow_abort(f);
+		}
+		f = next;
+	}
+}
+
+void
+rf_flow_set_data(struct rf_flow *f, void *data)
+{
+	f->data = data;
+}
+
+void *
+rf_flow_data(const struct rf_flow *f)
+{
+	return f->data;
+}
+
+static int
+endpoint(const struct rf_flow *f, bool local, struct rf_endpoint *out)
+{
+	if (f == NULL || out == NULL)
+		return RF_EINVAL;
+	if (f->pcb == NULL)
+		return RF_ENOTCONN;
+	rf__addr_from_lwip(local ? &f->pcb->local_ip : &f->pcb->remote_ip, &out->addr);
+	out->port = local ? f->pcb->local_port : f->pcb->remote_port;
+	return 0;
+}
+
+int
+rf_flow_local(const struct rf_flow *f, struct rf_endpoint *out)
+{
+	return endpoint(f, true, out);
+}
+
+int
+rf_flow_remote(const struct rf_flow *f, struct rf_endpoint *out)
+{
+	return endpoint(f, false, out);
+}
+
+void
+rf_flow_counters(const struct rf_flow *f, struct rf_flow_counters *out)
+{
+	*out = f->ctr;
+}

@@ -1,0 +1,139 @@
+/*
+ * flow/'s internal structures: the loop, flows, listeners, the completion queue.
+ * Nothing here is API; everything exported is prefixed rf__.
+ */
+#ifndef RF_FLOW_INTERNAL_H
+#define RF_FLOW_INTERNAL_H
+
+#include <signal.h>
+
+#include "lwip/ip_addr.h"
+#include "lwip/tcp.h"
+
+#include "rawflow.h"
+#include "rf_stack.h"
+
+/* At most this many completions run per loop pass, so one busy flow cannot starve the
+ * others (the rest run next pass, after another RX burst). */
+#define RF_COMPLETIONS_PER_PASS 4096
+
+enum rf__comp_kind {
+	RF__C_ACCEPT,
+	RF__C_CONNECT,
+	RF__C_READ,
+	RF__C_WRITE,
+	RF__C_CLOSE,
+	RF__C_FREE, /* after an abort: the flow is released once earlier completions ran */
+};
+
+struct rf__comp {
+	uint8_t kind;
+	int status;
+	struct rf_flow *flow;
+	struct rf_listener *ls;
+	void (*cb)(void);
+	void *arg;
+	struct rf_buf *buf;
+};
+
+/* A FIFO of completions that grows by doubling; entries are plain values. */
+struct rf__ring {
+	struct rf__comp *v;
+	uint32_t head, tail, mask;
+};
+
+/* One rf_flow_write[v] request, until all its bytes are in TCP's send queue. */
+struct rf__wreq {
+	struct rf__wreq *next;
+	rf_write_cb *cb;
+	void *arg;
+	uint32_t n, idx, off; /* buffers, next buffer to hand to TCP, bytes of it handed */
+	struct rf_buf *bufs[];
+};
+
+/* A buffer fully handed to TCP, held until the byte before end_seq is acknowledged. */
+struct rf__sent {
+	struct rf_buf *buf;
+	uint32_t end_seq;
+};
+
+struct rf_flow {
+	struct rf_loop *loop;
+	struct tcp_pcb *pcb; /* NULL once detached from lwIP (closed, reset, aborted) */
+	uint32_t gen;        /* bumped at every reuse: received buffers compare it */
+	void *data;
+
+	/* receive side */
+	struct rf_buf *rxq_head, *rxq_tail;
+	rf_read_cb *read_cb;
+	void *read_arg;
+	int conn_err; /* why the connection ended, once it has (negative), else 0 */
+	bool rx_eof;  /* the peer's FIN arrived */
+	bool rd_shut;
+
+	/* send side */
+	struct rf__wreq *wq_head, *wq_tail;
+	struct rf__sent *sent;
+	uint32_t sent_head, sent_tail, sent_mask;
+	bool wr_shut;  /* the application asked for FIN (close or shutdown) */
+	bool fin_sent; /* lwIP took the FIN */
+
+	/* life cycle */
+	rf_connect_cb *connect_cb;
+	void *connect_arg;
+	rf_close_cb *close_cb;
+	void *close_arg;
+	bool connecting;
+	bool closing;      /* rf_flow_close() was called */
+	bool close_queued; /* its completion is queued: nothing may follow it */
+	bool aborted;
+	bool app_done; /* the application can no longer use the flow */
+
+	struct rf_flow_counters ctr;
+	struct rf_flow *prev, *next; /* live flows (for destroy) or the free list */
+};
+
+struct rf_listener {
+	struct rf_loop *loop;
+	struct tcp_pcb *pcb;
+	rf_accept_cb *cb;
+	void *arg;
+	uint32_t pending; /* accept completions queued */
+	bool closed;
+	struct rf_listener *prev, *next; /* open listeners (for destroy) */
+};
+
+struct rf_loop {
+	struct rf_stack stack;
+	struct rf__ring comps;
+	volatile sig_atomic_t stop;
+	rf_poll_cb *poll_cb;
+	void *poll_arg;
+	struct rf_flow *live;       /* doubly linked */
+	struct rf_listener *listening;
+	struct rf_flow *free_flows; /* singly linked through next */
+	struct rf_buf *free_views;  /* sub-view headers, linked through rf_next */
+	uint64_t flows_open, flows_opened, listeners, accept_refused;
+	uint64_t rx_copied_bytes, rx_payload_bytes;
+};
+
+/* The process's one loop (lwIP keeps its state in globals: one stack per process). */
+extern struct rf_loop *rf__loop;
+
+/* loop.c */
+void rf__complete(struct rf_loop *l, const struct rf__comp *c);
+
+/* flow.c */
+void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);
+void rf__flows_abort_all(struct rf_loop *l);
+void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
+
+/* buf.c */
+struct rf_buf *rf__buf_root(struct rte_mbuf *m, uint8_t *data, uint32_t len);
+void rf__views_free(struct rf_loop *l);
+
+/* addr.c */
+int rf__addr_to_lwip(const struct rf_addr *a, ip_addr_t *out);
+void rf__addr_from_lwip(const ip_addr_t *ip, struct rf_addr *out);
+
+#endif /* RF_FLOW_INTERNAL_H */

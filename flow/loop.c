@@ -1,0 +1,289 @@
+/*
+ * The loop: start-up from arguments, the pass, the completion queue, counters.
+ *
+ * A pass is stack/engine.c's: rx -> input -> timers -> completions -> tx flush. This file
+ * owns the "completions" phase: lwIP's callbacks (during input and timers) never call the
+ * application; they queue a completion, and this phase runs them in order, at most
+ * RF_COMPLETIONS_PER_PASS per pass. Callbacks may start new operations; what those resolve
+ * to is queued behind, never run inside the call.
+ */
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_malloc.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/stats.h"
+
+#include "flow_internal.h"
+
+#define RF_DEFAULT_IP "198.18.0.2/24"
+#define RF_DEFAULT_MBUFS 65535
+#define RF_RING_INITIAL 1024
+
+struct rf_loop *rf__loop;
+
+int
+rf_args_first(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		if (strcmp(argv[i], "--") == 0)
+			return i + 1;
+	return 1;
+}
+
+uint64_t
+rf_now_ns(void)
+{
+	static uint64_t hz;
+
+	if (hz == 0)
+		hz = rte_get_tsc_hz();
+	return (uint64_t)((double)rte_rdtsc() * (1e9 / (double)hz));
+}
+
+/* "A.B.C.D/len" into address and mask (network order). */
+static int
+parse_cidr(const char *s, uint32_t *ip_be, uint32_t *mask_be)
+{
+	char buf[64];
+	char *slash, *end;
+	long len = 32;
+	struct in_addr a;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL) {
+		*slash = '\0';
+		len = strtol(slash + 1, &end, 10);
+		if (*end != '\0' || end == slash + 1 || len < 1 || len > 32)
+			return -1;
+	}
+	if (inet_pton(AF_INET, buf, &a) != 1)
+		return -1;
+	*ip_be = a.s_addr;
+	*mask_be = htonl(len == 32 ? 0xffffffffu : ~(0xffffffffu >> len));
+	return 0;
+}
+
+static int
+config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
+{
+	const char *ip = cfg != NULL && cfg->ip != NULL ? cfg->ip : RF_DEFAULT_IP;
+
+	memset(sc, 0, sizeof(*sc));
+	if (parse_cidr(ip, &sc->ip4_be, &sc->mask4_be) != 0) {
+		fprintf(stderr, "malformed address \"%s\" (expected A.B.C.D/len)\n", ip);
+		return RF_EINVAL;
+	}
+	if (cfg != NULL && cfg->gw != NULL) {
+		struct in_addr a;
+
+		if (inet_pton(AF_INET, cfg->gw, &a) != 1) {
+			fprintf(stderr, "malformed gateway \"%s\" (expected A.B.C.D)\n", cfg->gw);
+			return RF_EINVAL;
+		}
+		sc->gw4_be = a.s_addr;
+	}
+	if (cfg != NULL && cfg->mac != NULL) {
+		if (rte_ether_unformat_addr(cfg->mac, &sc->mac) != 0) {
+			fprintf(stderr, "malformed MAC address \"%s\"\n", cfg->mac);
+			return RF_EINVAL;
+		}
+		sc->mac_set = true;
+	}
+	sc->pkt_mbufs = cfg != NULL && cfg->mbufs ? cfg->mbufs : RF_DEFAULT_MBUFS;
+	sc->force_copy = cfg != NULL && cfg->force_copy;
+	return 0;
+}
+
+static int
+ring_push(struct rf__ring *r, const struct rf__comp *c)
+{
+	if (r->tail - r->head > r->mask) {
+		uint32_t n = (r->mask + 1) * 2;
+		struct rf__comp *v = malloc(n * sizeof(*v));
+
+		if (v == NULL)
+			return -1;
+		for (uint32_t i = 0; r->head + i != r->tail; i++)
+			v[i] = r->v[(r->head + i) & r->mask];
+		r->tail -= r->head;
+		r->head = 0;
+		free(r->v);
+		r->v = v;
+		r->mask = n - 1;
+	}
+	r->v[r->tail++ & r->mask] = *c;
+	return 0;
+}
+
+void
+rf__complete(struct rf_loop *l, const struct rf__comp *c)
+{
+	/* A completion that cannot be queued would break the contract silently; running out of
+	 * memory for a few dozen bytes here leaves nothing sane to do. */
+	if (ring_push(&l->comps, c) != 0) {
+		fprintf(stderr, "rawflow: out of memory queueing a completion\n");
+		abort();
+	}
+}
+
+static void
+run_completions(void *arg)
+{
+	struct rf_loop *l = arg;
+	struct rf__ring *r = &l->comps;
+	/* only what was queued before this phase began: new completions wait a pass */
+	uint32_t n = r->tail - r->head;
+
+	if (n > RF_COMPLETIONS_PER_PASS)
+		n = RF_COMPLETIONS_PER_PASS;
+	while (n-- > 0) {
+		struct rf__comp c = r->v[r->head++ & r->mask];
+
+		rf__dispatch(l, &c);
+	}
+}
+
+int
+rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_config *cfg)
+{
+	struct rf_stack_conf sc;
+	struct rf_loop *l;
+	bool embedded;
+	int rc;
+
+	if (out == NULL || argc < 1 || argv == NULL)
+		return RF_EINVAL;
+	if (rf__loop != NULL) {
+		fprintf(stderr, "rawflow: one loop per process (lwIP keeps its state in globals)\n");
+		return RF_EALREADY;
+	}
+	rc = config_stack(cfg, &sc);
+	if (rc != 0)
+		return rc;
+	if (rf_eal_start(argc, argv, &embedded) < 0)
+		return RF_EINVAL;
+	sc.embedded = embedded;
+
+	l = rte_zmalloc("rf_loop", sizeof(*l), RTE_CACHE_LINE_SIZE);
+	if (l == NULL) {
+		fprintf(stderr, "rawflow: out of memory for the loop\n");
+		rf_eal_stop();
+		return RF_ENOMEM;
+	}
+	l->comps.v = malloc(RF_RING_INITIAL * sizeof(*l->comps.v));
+	l->comps.mask = RF_RING_INITIAL - 1;
+	rc = l->comps.v == NULL ? -ENOMEM : rf_stack_init(&l->stack, &sc);
+	if (rc != 0) {
+		free(l->comps.v);
+		rte_free(l);
+		rf_eal_stop();
+		return rc == -ENODEV ? RF_ENODEV : rc;
+	}
+	l->stack.completions = run_completions;
+	l->stack.completions_arg = l;
+	rf__loop = l;
+	*out = l;
+	return 0;
+}
+
+unsigned int
+rf_loop_run_once(struct rf_loop *l)
+{
+	unsigned int n = rf_stack_poll(&l->stack);
+
+	if (l->poll_cb != NULL)
+		l->poll_cb(l, l->poll_arg);
+	return n;
+}
+
+int
+rf_loop_run(struct rf_loop *l)
+{
+	l->stop = 0;
+	while (!l->stop)
+		rf_loop_run_once(l);
+	return 0;
+}
+
+void
+rf_loop_stop(struct rf_loop *l)
+{
+	l->stop = 1;
+}
+
+void
+rf_loop_set_poll(struct rf_loop *l, rf_poll_cb *cb, void *arg)
+{
+	l->poll_cb = cb;
+	l->poll_arg = arg;
+}
+
+void
+rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
+{
+	const struct rf_stack *s = &l->stack;
+
+	memset(o, 0, sizeof(*o));
+	o->rx_payload_bytes = l->rx_payload_bytes;
+	o->tx_payload_bytes = s->stats.tx_payload_bytes;
+	o->rx_copied_bytes = l->rx_copied_bytes;
+	o->tx_copied_bytes = s->stats.tx_copied_bytes;
+	o->rx_segments = lwip_stats.tcp.recv;
+	o->tx_segments = s->stats.tx_segments;
+	o->tx_retransmits = lwip_stats.mib2.tcpretranssegs;
+	o->mbufs_in_use = rf_pool_in_use(s->pools.pkt);
+	o->mbufs_idle = s->idle_mbufs;
+	o->alloc_failures = s->stats.alloc_failures;
+	rf_stack_read_port_stats(&l->stack);
+	for (uint16_t i = 0; i < s->nports; i++) {
+		const struct rf_port_stats *ps = &s->ifs[i].port.stats;
+
+		o->rx_pkts += ps->rx_pkts;
+		o->rx_bytes += ps->rx_bytes;
+		o->tx_pkts += ps->tx_pkts;
+		o->tx_bytes += ps->tx_bytes;
+		o->tx_drops += ps->tx_drops;
+		o->rx_missed += ps->rx_missed;
+		o->rx_nombuf += ps->rx_nombuf;
+		o->alloc_failures += ps->rx_nombuf;
+	}
+	o->rx_dropped = s->stats.rx_frames_dropped;
+	o->rx_bad_cksum = s->stats.rx_bad_cksum;
+	o->flows_open = l->flows_open;
+	o->flows_opened = l->flows_opened;
+	o->listeners = l->listeners;
+	o->tcp_pcbs_in_use = lwip_stats.memp[MEMP_TCP_PCB]->used;
+	o->accept_refused = l->accept_refused;
+}
+
+void
+rf_loop_destroy(struct rf_loop *l)
+{
+	if (l == NULL)
+		return;
+	rf__flows_abort_all(l);
+	/* let pending requests report RF_ECANCELED and aborted flows be released */
+	while (l->comps.tail != l->comps.head)
+		run_completions(l);
+	rf_stack_poll(&l->stack); /* RSTs out */
+	rf_stack_fini(&l->stack);
+	rf__views_free(l);
+	while (l->free_flows != NULL) {
+		struct rf_flow *f = l->free_flows;
+
+		l->free_flows = f->next;
+		free(f);
+	}
+	free(l->comps.v);
+	rf__loop = NULL;
+	rte_free(l);
+	rf_eal_stop();
+}
