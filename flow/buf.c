@@ -19,7 +19,9 @@ _Static_assert(sizeof(struct rf_buf) <= RF_PRIV_UPPER_SIZE, "rf_buf must fit the
 uint32_t
 rf_buf_max(void)
 {
-	return RTE_MBUF_DEFAULT_DATAROOM;
+	if (rf__loop == NULL)
+		return 0;
+	return rte_pktmbuf_data_room_size(rf__loop->stack.pools.pkt) - RTE_PKTMBUF_HEADROOM;
 }
 
 struct rf_buf *

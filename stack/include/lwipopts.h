@@ -61,6 +61,7 @@
 #define IP_FRAG 0 /* TCP never needs fragments: MSS follows the MTU */
 #define LWIP_IPV6_FRAG 0
 #define LWIP_IPV6_REASS 1
+#define IPV6_FRAG_COPYHEADER 1 /* 64-bit pointers do not fit in the fragment header */
 #define LWIP_NETIF_TX_SINGLE_PBUF 0 /* the driver turns pbuf chains into mbuf chains */
 #define LWIP_SINGLE_NETIF 0
 
