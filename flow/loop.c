@@ -261,6 +261,8 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->flows_opened = l->flows_opened;
 	o->listeners = l->listeners;
 	o->tcp_pcbs_in_use = lwip_stats.memp[MEMP_TCP_PCB]->used;
+	for (const struct tcp_pcb *p = tcp_tw_pcbs; p != NULL; p = p->next)
+		o->tcp_pcbs_time_wait++;
 	o->accept_refused = l->accept_refused;
 }
 

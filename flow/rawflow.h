@@ -144,6 +144,7 @@ struct rf_stats {
 	uint64_t tx_drops, rx_missed, rx_nombuf, rx_dropped, rx_bad_cksum;
 	uint64_t flows_open, flows_opened, listeners;
 	uint64_t tcp_pcbs_in_use; /* lwIP connection blocks, TIME-WAIT included */
+	uint64_t tcp_pcbs_time_wait; /* ... of which in TIME-WAIT (lwIP frees them after 2 MSL) */
 	uint64_t accept_refused;  /* connections refused for lack of memory */
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
