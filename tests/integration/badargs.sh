@@ -91,8 +91,10 @@ else
 fi
 rf_check "--ip 198.18.0.2: nothing left behind" nothing_left
 
-# EAL arguments before "--" are DPDK's to judge; DPDK prints lines of its own.
-rejected "EAL rejects --no-such-eal-flag" 'no-such-eal-flag|EAL' 0 --no-such-eal-flag --
+# EAL arguments before "--" are DPDK's to judge; DPDK prints lines of its own ("EAL: ..."), so
+# the line wanted is the program's: "<path>/rf-echo: ... EAL/DPDK ..." or one naming the flag.
+rejected "EAL rejects --no-such-eal-flag" 'rf-echo: .*(EAL|DPDK)|no-such-eal-flag' 0 \
+	--no-such-eal-flag --
 rejected "EAL without a device: no usable port" 'no usable' 0 \
 	--no-huge --no-pci --no-shconf -m 256 -l "$cpu" --
 
