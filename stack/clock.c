@@ -17,12 +17,16 @@
 
 static uint64_t tsc_per_ms = 1;
 
-void
+/* Needs the EAL started: DPDK reports a TSC frequency of 0 before that. */
+int
 rf_clock_init(void)
 {
 	uint64_t hz = rte_get_tsc_hz();
 
-	tsc_per_ms = hz / 1000 ? hz / 1000 : 1;
+	if (hz < 1000)
+		return -1;
+	tsc_per_ms = hz / 1000;
+	return 0;
 }
 
 uint64_t

@@ -40,7 +40,10 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 			RF_MAX_PORTS);
 		return -E2BIG;
 	}
-	rf_clock_init();
+	if (rf_clock_init() != 0) {
+		fprintf(stderr, "cannot read the TSC frequency from DPDK (is the EAL started?)\n");
+		return -ENODEV;
+	}
 	lwip_init();
 	rc = rf_pools_create(&s->pools, conf->pkt_mbufs, sizeof(struct rf_mbuf_priv));
 	if (rc != 0)

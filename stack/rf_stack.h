@@ -99,7 +99,8 @@ struct rf_stack {
 } __rte_cache_aligned;
 
 /* ---- clock (stack/clock.c) ----------------------------------------------------------- */
-void rf_clock_init(void);
+/* After the EAL started (it measures the TSC); 0, or -1 when the TSC rate is unknown. */
+int rf_clock_init(void);
 uint64_t rf_clock_ms(void);
 uint64_t rf_clock_tsc_hz(void);
 
