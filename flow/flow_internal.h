@@ -115,6 +115,7 @@ struct rf_loop {
 	struct rf_buf *free_views;  /* sub-view headers, linked through rf_next */
 	uint64_t flows_open, flows_opened, listeners, accept_refused;
 	uint64_t rx_copied_bytes, rx_payload_bytes;
+	uint64_t busy_cycles;
 };
 
 /* The process's one loop (lwIP keeps its state in globals: one stack per process). */

@@ -134,7 +134,7 @@ rf__complete(struct rf_loop *l, const struct rf__comp *c)
 	}
 }
 
-static void
+static unsigned int
 run_completions(void *arg)
 {
 	struct rf_loop *l = arg;
@@ -144,11 +144,12 @@ run_completions(void *arg)
 
 	if (n > RF_COMPLETIONS_PER_PASS)
 		n = RF_COMPLETIONS_PER_PASS;
-	while (n-- > 0) {
+	for (uint32_t i = 0; i < n; i++) {
 		struct rf__comp c = r->v[r->head++ & r->mask];
 
 		rf__dispatch(l, &c);
 	}
+	return n;
 }
 
 int
@@ -197,10 +198,15 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 unsigned int
 rf_loop_run_once(struct rf_loop *l)
 {
+	uint64_t t0 = rte_rdtsc();
 	unsigned int n = rf_stack_poll(&l->stack);
 
 	if (l->poll_cb != NULL)
 		l->poll_cb(l, l->poll_arg);
+	/* A pass that did something counts as busy: with a polling loop the CPU is always at
+	 * 100%, so busy cycles are what "cost" means (cycles per byte, per request). */
+	if (n != 0)
+		l->busy_cycles += rte_rdtsc() - t0;
 	return n;
 }
 
@@ -264,6 +270,8 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	for (const struct tcp_pcb *p = tcp_tw_pcbs; p != NULL; p = p->next)
 		o->tcp_pcbs_time_wait++;
 	o->accept_refused = l->accept_refused;
+	o->busy_cycles = l->busy_cycles;
+	o->tsc_hz = rte_get_tsc_hz();
 }
 
 void

@@ -117,7 +117,8 @@ int rf_args_first(int argc, char **argv);
 int rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_config *cfg);
 /* Runs passes of the loop until rf_loop_stop(); returns 0. */
 int rf_loop_run(struct rf_loop *l);
-/* Runs one pass (rx, input, timers, completions, tx flush); returns frames received. */
+/* Runs one pass (rx, input, timers, completions, tx flush); returns the work done (frames
+ * received plus completions run), 0 for an idle pass. */
 unsigned int rf_loop_run_once(struct rf_loop *l);
 /* Makes rf_loop_run() return after the current pass. Async-signal-safe. */
 void rf_loop_stop(struct rf_loop *l);
@@ -146,6 +147,9 @@ struct rf_stats {
 	uint64_t tcp_pcbs_in_use; /* lwIP connection blocks, TIME-WAIT included */
 	uint64_t tcp_pcbs_time_wait; /* ... of which in TIME-WAIT (lwIP frees them after 2 MSL) */
 	uint64_t accept_refused;  /* connections refused for lack of memory */
+	uint64_t busy_cycles; /* TSC cycles in loop passes that did work (the loop polls, so
+				 CPU time says nothing: this is the cost figure) */
+	uint64_t tsc_hz;      /* TSC cycles per second */
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 

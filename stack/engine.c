@@ -105,7 +105,7 @@ rf_stack_poll(struct rf_stack *s)
 	}
 	rf_timers_run(s->timers, rf_clock_ms());
 	if (s->completions != NULL)
-		s->completions(s->completions_arg);
+		got += s->completions(s->completions_arg);
 	for (uint16_t i = 0; i < s->nports; i++)
 		if (s->ifs[i].port.tx_len)
 			rf_port_flush(&s->ifs[i].port);

@@ -93,8 +93,8 @@ struct rf_stack {
 	uint64_t tsc_per_ms;
 	unsigned int idle_mbufs; /* packet mbufs in use right after start-up (the RX rings) */
 	bool force_copy;
-	/* flow/'s completion phase, called once per loop pass */
-	void (*completions)(void *arg);
+	/* flow/'s completion phase, called once per loop pass; returns completions run */
+	unsigned int (*completions)(void *arg);
 	void *completions_arg;
 } __rte_cache_aligned;
 
@@ -119,7 +119,7 @@ void rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n);
 /* Starts lwIP, creates pools, sets up every port the EAL probed; 0 or negative errno, with a
  * one-line message printed naming the cause. */
 int rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf);
-/* One pass of the loop; returns the number of frames received. */
+/* One pass of the loop; returns the work done: frames received plus completions run. */
 unsigned int rf_stack_poll(struct rf_stack *s);
 void rf_stack_fini(struct rf_stack *s);
 /* Refreshes device-side counters into each port's stats. */
