@@ -245,16 +245,14 @@ opt_max_pending(struct rf_app *app, const char *v, void *arg)
 
 static const struct rf_app_option echo_options[] = {
 	{"max-pending", "BYTES",
-	 "stop reading a flow while this much echoed data awaits its write completion"
-	 " (default 256k)",
+	 "pause reading a flow at this many echoed bytes not yet in TCP's send queue (default 256k)",
 	 opt_max_pending},
 	{NULL, NULL, NULL, NULL},
 };
 
 static const struct rf_app_spec echo_spec = {
 	.name = "rf-echo",
-	.summary = "Echo server (RFC 862): sends every byte it receives back on the same "
-		   "connection, zero-copy.",
+	.summary = "Echo server (RFC 862): sends every byte received back, zero-copy.",
 	.default_port = ECHO_PORT,
 	.options = echo_options,
 	.status = echo_status,

@@ -334,15 +334,39 @@ help_width(const struct rf_app_option *o, int width)
 	return width;
 }
 
+/* Help text column width: the text wraps at word boundaries to stay within it. */
+#define HELP_COLUMNS 79
+
 static void
 help_options(FILE *out, const struct rf_app_option *o, int width)
 {
 	char left[128];
+	const char *t;
+	int room, n;
 
 	for (; o != NULL && o->name != NULL; o++) {
 		snprintf(left, sizeof(left), "--%s%s%s", o->name, o->value ? " " : "",
 			 o->value ? o->value : "");
-		fprintf(out, "  %-*s  %s\n", width, left, o->help);
+		fprintf(out, "  %-*s  ", width, left);
+		room = HELP_COLUMNS - width - 4;
+		if (room < 20)
+			room = 20;
+		for (t = o->help; *t != '\0';) {
+			n = (int)strlen(t);
+			if (n > room) {
+				/* last blank within the room; a longer word goes out whole */
+				for (n = room; n > 0 && t[n] != ' '; n--)
+					;
+				if (n == 0)
+					n = (int)strcspn(t, " ");
+			}
+			fprintf(out, "%.*s\n", n, t);
+			t += n;
+			while (*t == ' ')
+				t++;
+			if (*t != '\0')
+				fprintf(out, "  %-*s  ", width, "");
+		}
 	}
 }
 
@@ -364,10 +388,10 @@ print_help(const struct rf_app *app)
 	printf("Common options:\n");
 	help_options(stdout, common_options, width);
 	printf("  %-*s  %s\n\n", width, "--help", "this text");
-	printf("Without EAL options the stack runs on a net_tap device rf0 (no hugepages, no PCI)\n"
-	       "whose kernel side gets the first other address of the subnet (198.18.0.1).\n"
-	       "With EAL options (e.g. -l 0 -a 0000:01:00.0 --) it runs on the ports DPDK probes.\n"
-	       "Live status every second on stderr; counters on stderr at exit.\n"
+	printf("Without EAL options: a net_tap device rf0 (no hugepages, no PCI) whose kernel\n"
+	       "side gets the first other address of the subnet (198.18.0.1).\n"
+	       "With EAL options (e.g. -l 0 -a 0000:01:00.0 --): the ports DPDK probes.\n"
+	       "A status line every second and the counters at exit go to stderr.\n"
 	       "Exit status: 0 clean stop, 1 run-time failure, 2 bad command line.\n");
 }
 

@@ -87,7 +87,9 @@ write_file(const struct rf_app *app, json_t *root)
 
 	if (f == NULL)
 		goto fail;
-	if (json_dumpf(root, f, JSON_INDENT(2)) < 0 || fputc('\n', f) == EOF)
+	/* Reals with 12 significant digits: "6.003", not "6.0030000000000001". */
+	if (json_dumpf(root, f, JSON_INDENT(2) | JSON_REAL_PRECISION(12)) < 0 ||
+	    fputc('\n', f) == EOF)
 		goto fail_close;
 	if (to_stdout ? fflush(f) != 0 : fclose(f) != 0) {
 		f = NULL;
