@@ -150,6 +150,14 @@ rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac)
 	return rc;
 }
 
+void
+rf_port_reclaim(struct rf_port *port)
+{
+	rf_port_flush(port);
+	/* not every PMD implements it; those free sent mbufs at once or on the next burst */
+	(void)rte_eth_tx_done_cleanup(port->id, 0, 0);
+}
+
 bool
 rf_port_link_up(const struct rf_port *port)
 {

@@ -105,6 +105,9 @@ int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool);
 void rf_port_close(struct rf_port *port);
 /* Fills port->stats' device-side counters (rx_missed, rx_nombuf) from the device. */
 void rf_port_read_stats(struct rf_port *port);
+/* Sends what is queued and asks the device to free mbufs it has finished sending, so that
+ * pool counts mean "held by the stack or the application", not "still in a TX ring". */
+void rf_port_reclaim(struct rf_port *port);
 /* Sets the device's MAC address; 0 or a negative errno. */
 int rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac);
 /* True when the device reports its link up. */

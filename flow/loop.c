@@ -235,9 +235,10 @@ rf_loop_set_poll(struct rf_loop *l, rf_poll_cb *cb, void *arg)
 void
 rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 {
-	const struct rf_stack *s = &l->stack;
+	struct rf_stack *s = &l->stack;
 
 	memset(o, 0, sizeof(*o));
+	rf_stack_reclaim(&l->stack);
 	o->rx_payload_bytes = l->rx_payload_bytes;
 	o->tx_payload_bytes = s->stats.tx_payload_bytes;
 	o->rx_copied_bytes = l->rx_copied_bytes;

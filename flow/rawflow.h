@@ -139,7 +139,9 @@ struct rf_stats {
 	uint64_t rx_segments, tx_segments;
 	uint64_t tx_retransmits; /* segments lwIP retransmitted */
 	uint64_t mbufs_in_use;   /* packet buffers taken from the pool now */
-	uint64_t mbufs_idle;     /* ... right after start-up (filled RX rings); the leak baseline */
+	uint64_t mbufs_idle;     /* ... right after start-up (filled RX rings); the leak baseline:
+				    with every flow closed, mbufs_in_use <= mbufs_idle (a PMD may
+				    hold one buffer less in its ring later than at start-up) */
 	uint64_t alloc_failures; /* buffers or headers the stack could not get */
 	uint64_t rx_pkts, rx_bytes, tx_pkts, tx_bytes; /* all ports, frames */
 	uint64_t tx_drops, rx_missed, rx_nombuf, rx_dropped, rx_bad_cksum;

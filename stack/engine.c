@@ -82,6 +82,8 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 		}
 	}
 	rf_timers_init(s->timers, rf_clock_ms());
+	/* the baseline: RX rings filled, nothing queued for sending (start-up sent MLD/ND) */
+	rf_stack_reclaim(s);
 	s->idle_mbufs = rf_pool_in_use(s->pools.pkt);
 	return 0;
 fail:
@@ -110,6 +112,13 @@ rf_stack_poll(struct rf_stack *s)
 		if (s->ifs[i].port.tx_len)
 			rf_port_flush(&s->ifs[i].port);
 	return got;
+}
+
+void
+rf_stack_reclaim(struct rf_stack *s)
+{
+	for (uint16_t i = 0; i < s->nports; i++)
+		rf_port_reclaim(&s->ifs[i].port);
 }
 
 void

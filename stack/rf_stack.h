@@ -122,6 +122,8 @@ int rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf);
 /* One pass of the loop; returns the work done: frames received plus completions run. */
 unsigned int rf_stack_poll(struct rf_stack *s);
 void rf_stack_fini(struct rf_stack *s);
+/* Flushes TX batches and lets devices free what they sent (before counting buffers). */
+void rf_stack_reclaim(struct rf_stack *s);
 /* Refreshes device-side counters into each port's stats. */
 void rf_stack_read_port_stats(struct rf_stack *s);
 

@@ -63,7 +63,7 @@ port_counters() {
 rf_check "rf-echo printed its port counters at exit (rx and tx frames >= 21)" port_counters
 
 if [ "$stopped" = 1 ]; then
-	rf_check "--stats JSON has the required counters and mbufs_in_use == mbufs_idle" \
+	rf_check "--stats JSON has the required counters and mbufs_in_use <= mbufs_idle" \
 		"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$stats"
 else
 	rf_fail "--stats JSON not checked: rf-echo did not shut down cleanly"
