@@ -1,7 +1,7 @@
 """Reads the JSON a rawflow program writes with --stats FILE (at exit).
 
     stats.py check FILE   exit 0 when the file is a JSON object with the counters every program
-                          must report (top-level keys) and shows no leak (mbufs_in_use ==
+                          must report (top-level keys) and shows no leak (mbufs_in_use <=
                           mbufs_idle); else one line per problem and exit 1
     stats.py get FILE KEY prints one counter
 """
@@ -39,7 +39,7 @@ def check(path):
     # <=: the idle baseline is taken at start-up, when a PMD may hold one more buffer in its
     # RX ring than later (net_tap does, depending on timing); a leak only ever adds.
     if not problems and values["mbufs_in_use"] > values["mbufs_idle"]:
-        problems.append("leak: mbufs_in_use %d != mbufs_idle %d after a clean shutdown"
+        problems.append("leak: mbufs_in_use %d > mbufs_idle %d after a clean shutdown"
                         % (values["mbufs_in_use"], values["mbufs_idle"]))
     for p in problems:
         print("stats: " + p)
