@@ -20,6 +20,7 @@
 #define RF_TX_DESC 1024
 /* A full TX ring is retried this many times within one flush before frames are dropped. */
 #define RF_TX_RETRIES 64
+#define RF_TX_MAX_SEGS_DEFAULT 32
 
 uint16_t
 rf_port_count(void)
@@ -54,6 +55,11 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 
 	memset(&conf, 0, sizeof(conf));
 	port->caps.tx_multiseg = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* 0 or UINT16_MAX mean "no limit stated"; net_tap's writev takes at most its iovec
+	 * array, so an unstated limit is taken as 32 (long chains get copied, and counted) */
+	port->caps.tx_max_segs = info.tx_desc_lim.nb_mtu_seg_max;
+	if (port->caps.tx_max_segs == 0 || port->caps.tx_max_segs == UINT16_MAX)
+		port->caps.tx_max_segs = RF_TX_MAX_SEGS_DEFAULT;
 	port->caps.tx_ipv4_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
 	port->caps.tx_tcp_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
 	port->caps.rx_ipv4_cksum = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
@@ -94,8 +100,9 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 		port->mtu = RTE_ETHER_MTU;
 
 	RF_LOG(INFO, drivers,
-	       "port %u (%s): %u rx / %u tx descriptors, mtu %u, tx offloads:%s%s%s, rx offloads:%s%s\n",
+	       "port %u (%s): %u rx / %u tx descriptors, mtu %u, tx offloads:%s (max %u segs)%s%s, rx offloads:%s%s\n",
 	       id, port->name, nb_rxd, nb_txd, port->mtu, port->caps.tx_multiseg ? " multi-seg" : "",
+	       port->caps.tx_max_segs,
 	       port->caps.tx_ipv4_cksum ? " ipv4-cksum" : "",
 	       port->caps.tx_tcp_cksum ? " tcp-cksum" : "",
 	       port->caps.rx_ipv4_cksum ? " ipv4-cksum" : "",

@@ -70,6 +70,7 @@ struct rte_mbuf *rf_pool_mbuf_of(const void *ptr);
 
 struct rf_port_caps {
 	bool tx_multiseg;   /* mbuf chains can be sent as they are */
+	uint16_t tx_max_segs; /* longest chain the device takes for one frame */
 	bool tx_ipv4_cksum; /* the NIC fills IPv4 header checksums */
 	bool tx_tcp_cksum;  /* the NIC fills TCP checksums (pseudo-header sum given) */
 	bool rx_ipv4_cksum; /* received mbufs say whether the IPv4 checksum was good */

@@ -183,7 +183,11 @@ linkoutput(struct netif *nif, struct pbuf *p)
 	uint32_t copied = p->tot_len, payload;
 
 	rf_frame_parse(p->payload, p->len, &fi);
-	if (ifc->port.caps.tx_multiseg && !s->force_copy)
+	/* A frame made of more pieces than the device takes in one chain (many tiny writes)
+	 * is copied instead, and counted: sending the chain would fail again at every
+	 * retransmission. */
+	if (ifc->port.caps.tx_multiseg && !s->force_copy &&
+	    pbuf_clen(p) <= ifc->port.caps.tx_max_segs)
 		m = build_chain(s, p, &copied);
 	if (m == NULL) {
 		m = build_copy(s, p);
