@@ -336,7 +336,7 @@ test_finish(struct test *t, bool ok, bool reset_ctrl)
 {
 	struct iperf *ipf = t->ipf;
 	struct dir_sum up, down;
-	char b1[32], b2[32];
+	char b1[32] = "", b2[32] = "";
 
 	if (t->finished)
 		return;
@@ -356,15 +356,18 @@ test_finish(struct test *t, bool ok, bool reset_ctrl)
 				   "time", (int)t->params.time, "we_sent", dir_json(&up),
 				   "we_received", dir_json(&down));
 	if (ok) {
-		fprintf(stderr,
-			"%s: test %u %s %s: %u stream%s, %s, %.2f s: sent %s (%.3f Gbit/s),"
-			" received %s (%.3f Gbit/s)\n",
+		/* what this side measured, in the directions the test used */
+		if (up.streams > 0)
+			snprintf(b1, sizeof(b1), "%.3f", gbps(up.sent, up.sent_s));
+		if (down.streams > 0)
+			snprintf(b2, sizeof(b2), "%.3f", gbps(down.received, down.received_s));
+		fprintf(stderr, "%s: test %u %s %s: %u stream%s, %s, %.2f s:%s%s%s%s%s%s\n",
 			ipf->app->spec->name, t->num, t->client ? "to" : "from", t->peer,
 			t->params.parallel, t->params.parallel == 1 ? "" : "s",
 			mode_name(&t->params), (double)(t->end_ns - t->start_ns) / NS_PER_S,
-			ipf_bytes_text(up.sent, b1, sizeof(b1)), gbps(up.sent, up.sent_s),
-			ipf_bytes_text(down.received, b2, sizeof(b2)),
-			gbps(down.received, down.received_s));
+			up.streams ? " sent " : "", up.streams ? b1 : "",
+			up.streams ? " Gbit/s" : "", down.streams ? " received " : "",
+			down.streams ? b2 : "", down.streams ? " Gbit/s" : "");
 	} else {
 		fprintf(stderr, "%s: test %u %s %s failed: %s\n", ipf->app->spec->name, t->num,
 			t->client ? "to" : "from", t->peer[0] ? t->peer : "?", t->why);
@@ -403,7 +406,7 @@ phase_name(enum phase p)
 	return names[p];
 }
 
-/* Once per loop pass: --omit, the client's --time, deadlines, lingering connections. */
+/* Once per loop pass: --omit, the client's --time, the phase's deadline. */
 static void
 test_poll(struct test *t, uint64_t now)
 {
@@ -703,6 +706,8 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 	c = ipf_conn_accept(ipf->app->loop, f, &pending_ops, ipf, &ipf->totals);
 	if (c == NULL)
 		return;
+	/* the cookie is due by then (iperf_poll) */
+	c->deadline_ns = rf_now_ns() + SETUP_TIMEOUT_NS;
 	TAILQ_INSERT_TAIL(&ipf->conns, c, link);
 	ipf_conn_maybe_free(c);
 }
@@ -975,7 +980,10 @@ iperf_poll(struct rf_loop *l, void *arg)
 	ipf->next_housekeeping_ns = now + HOUSEKEEPING_NS;
 	for (c = TAILQ_FIRST(&ipf->conns); c != NULL; c = next) {
 		next = TAILQ_NEXT(c, link);
-		ipf_conn_linger_check(c, now);
+		if (c->ops == &pending_ops && !ipf_conn_ended(c) && now >= c->deadline_ns)
+			ipf_conn_abort(c); /* no cookie in time */
+		else
+			ipf_conn_linger_check(c, now);
 	}
 }
 

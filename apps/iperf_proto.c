@@ -175,14 +175,14 @@ ipf_conn_close(struct ipf_conn *c, uint64_t linger_ns)
 		return;
 	}
 	c->closed = true;
-	c->close_deadline_ns = rf_now_ns() + linger_ns;
+	c->deadline_ns = rf_now_ns() + linger_ns;
 	c->requests++;
 }
 
 void
 ipf_conn_linger_check(struct ipf_conn *c, uint64_t now)
 {
-	if (c->closed && !c->aborted && c->flow != NULL && now >= c->close_deadline_ns)
+	if (c->closed && !c->aborted && c->flow != NULL && now >= c->deadline_ns)
 		ipf_conn_abort(c);
 }
 

@@ -142,7 +142,8 @@ struct ipf_conn {
 	unsigned int batches; /* writes in flight */
 	uint64_t bytes;   /* received (counted mode) or accepted for sending */
 	uint64_t bytes_base; /* bytes at the start of the measured period (after --omit) */
-	uint64_t close_deadline_ns; /* closing: aborted if the peer has not closed by then */
+	uint64_t deadline_ns; /* closing: reset if the peer has not closed by then; before
+				 that the owner may use it (rf-iperf: the cookie's) */
 
 	/* life cycle */
 	unsigned int requests; /* connect, read, write and close callbacks still due */
