@@ -1141,7 +1141,7 @@ static const struct rf_app_spec iperf_spec = {
 int
 main(int argc, char **argv)
 {
-	static struct iperf ipf; /* large (a test's results), and main's for the whole run */
+	struct iperf ipf = {0};
 	struct rf_app app;
 	int rc;
 
