@@ -173,6 +173,18 @@ fail:
 	return NULL;
 }
 
+/* True when a payload piece other than the last has an odd length: net_tap (DPDK 22.11)
+ * corrupts such chains (the kernel drops them at every retransmission), so they are copied,
+ * and counted. */
+static bool
+odd_piece(const struct pbuf *p)
+{
+	for (p = p->next; p != NULL && p->next != NULL; p = p->next)
+		if (p->len & 1)
+			return true;
+	return false;
+}
+
 static err_t
 linkoutput(struct netif *nif, struct pbuf *p)
 {
@@ -187,7 +199,7 @@ linkoutput(struct netif *nif, struct pbuf *p)
 	 * is copied instead, and counted: sending the chain would fail again at every
 	 * retransmission. */
 	if (ifc->port.caps.tx_multiseg && !s->force_copy &&
-	    pbuf_clen(p) <= ifc->port.caps.tx_max_segs)
+	    pbuf_clen(p) <= ifc->port.caps.tx_max_segs && !odd_piece(p))
 		m = build_chain(s, p, &copied);
 	if (m == NULL) {
 		m = build_copy(s, p);
