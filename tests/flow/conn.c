@@ -391,6 +391,12 @@ ft_conn_describe(const struct ft_conn *c, char *buf, size_t len)
 }
 
 int
+ft_kernel_addr(struct rf_addr *out)
+{
+	return API(rf_addr_parse(FT_KERNEL_IP, out));
+}
+
+int
 ft_listen(struct ft *t, uint16_t port, rf_accept_cb *cb, void *arg, struct rf_listener **out)
 {
 	int rc = API(rf_listen(t->l, NULL, port, cb, arg, out));

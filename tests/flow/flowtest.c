@@ -215,7 +215,8 @@ on_poll(struct rf_loop *l, void *arg)
 static const struct ft_scenario *
 find(const char *name)
 {
-	const struct ft_scenario *tables[] = {ft_data_scenarios, ft_rule_scenarios};
+	const struct ft_scenario *tables[] = {ft_data_scenarios, ft_lifecycle_scenarios,
+						   ft_call_scenarios};
 
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		for (const struct ft_scenario *s = tables[i]; s->name != NULL; s++)
@@ -227,7 +228,8 @@ find(const char *name)
 static void
 list(FILE *out)
 {
-	const struct ft_scenario *tables[] = {ft_data_scenarios, ft_rule_scenarios};
+	const struct ft_scenario *tables[] = {ft_data_scenarios, ft_lifecycle_scenarios,
+						   ft_call_scenarios};
 
 	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++)
 		for (const struct ft_scenario *s = tables[i]; s->name != NULL; s++)

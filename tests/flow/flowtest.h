@@ -178,8 +178,12 @@ int ft_listen(struct ft *t, uint16_t port, rf_accept_cb *cb, void *arg, struct r
 /* A short text of the connection's state for pending(). */
 int ft_conn_describe(const struct ft_conn *c, char *buf, size_t len);
 
-/* Scenario tables (scenarios_data.c, scenarios_rules.c). */
+/* FT_KERNEL_IP as an address. */
+int ft_kernel_addr(struct rf_addr *out);
+
+/* Scenario tables (scenarios_data.c, scenarios_lifecycle.c, scenarios_calls.c). */
 extern const struct ft_scenario ft_data_scenarios[];
-extern const struct ft_scenario ft_rule_scenarios[];
+extern const struct ft_scenario ft_lifecycle_scenarios[];
+extern const struct ft_scenario ft_call_scenarios[];
 
 #endif /* FT_FLOWTEST_H */
