@@ -189,6 +189,10 @@ def test_connect_refused(a):
     raise PeerFail("this scenario has no peer")
 
 
+def test_connect_without_route_fails(a):
+    raise PeerFail("this scenario has no peer")
+
+
 def test_completions_never_reentrant(a):
     sa = connect(a.host, a.port)
     sb = connect(a.host, a.port + 1)

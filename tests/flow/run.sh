@@ -38,6 +38,7 @@ test_client_role_echo_64mib) role=client bytes=$((64 * MIB)) digests="rx tx" ;;
 test_close_completes_after_peer_fin) role=server bytes=$((256 * 1024)) digests="rx" ;;
 test_read_gets_econnreset_on_peer_reset) role=server bytes=1000 digests="" ;;
 test_connect_refused) role=none bytes=0 digests="" ;;
+test_connect_without_route_fails) role=none bytes=0 digests="" ;;
 test_completions_never_reentrant) role=server bytes=$MIB digests="rx tx" ;;
 test_slow_reader_holds_peer_back) role=server bytes=$((64 * MIB)) digests="rx" ;;
 test_misuse_returns_errors) role=server bytes=100 digests="" ;;

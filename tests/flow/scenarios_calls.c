@@ -296,6 +296,7 @@ misuse_open(struct ft *t, struct rf_flow *f)
 	struct rf_buf *b, *b2, *bufs[3];
 	struct rf_listener *ls2 = NULL;
 	struct rf_flow *f2 = NULL;
+	struct rf_addr bad;
 	int rc;
 
 	expect_rc(t, "rf_flow_read (a second one)", API(rf_flow_read(f, never_read, NULL)),
@@ -355,6 +356,11 @@ misuse_open(struct ft *t, struct rf_flow *f)
 		  API(rf_connect(t->l, NULL, 80, never_connect, NULL, &f2)), RF_EINVAL);
 	expect_rc(t, "rf_connect (port 0)",
 		  API(rf_connect(t->l, &kernel_addr, 0, never_connect, NULL, &f2)), RF_EINVAL);
+	bad.family = 9;
+	expect_rc(t, "rf_connect (address family 9)",
+		  API(rf_connect(t->l, &bad, 80, never_connect, NULL, &f2)), RF_EAFNOSUPPORT);
+	expect_rc(t, "rf_addr_parse (\"198.18.0.256\")", API(rf_addr_parse("198.18.0.256", &bad)),
+		  RF_EINVAL);
 }
 
 /* Misuse after rf_flow_close: sending is over, a second close is refused. */

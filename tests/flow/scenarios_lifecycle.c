@@ -4,6 +4,8 @@
  *   test_close_completes_after_peer_fin      close waits for the peer's FIN; half-close works
  *   test_read_gets_econnreset_on_peer_reset  a reset fails the pending read; writes then EOF
  *   test_connect_refused                     no listener: the connect completes ECONNREFUSED
+ *   test_connect_without_route_fails         no route (off-link, no gateway): EHOSTUNREACH at
+ *                                            once, from the call or its completion
  *   test_final_callbacks_refuse_new_requests the close callback and a failed connect's
  *                                            callback end the flow: no request starts there
  */
@@ -259,6 +261,88 @@ refused_start(struct ft *t)
 		rc = API(rf_connect(t->l, &kernel_addr, t->port, refused_connected, t, &ref.f));
 	return rc;
 }
+/* ---- test_connect_without_route_fails ---------------------------------------------------- */
+
+/*
+ * The stack is 198.18.0.2/24 without a gateway: 198.19.0.1 (inside the test range, outside the
+ * subnet) has no route. The connect must fail at once, RF_EHOSTUNREACH, either from rf_connect
+ * or from its completion, not after lwIP's SYN retries (nothing can be sent: no ARP target).
+ */
+#define NOROUTE_IP "198.19.0.1"
+#define NOROUTE_PORT 80
+#define NOROUTE_WITHIN_NS (1 * NS_PER_S)
+
+static struct {
+	struct rf_flow *f;
+	int rc, calls, status;
+	uint64_t start_ns, done_ns;
+} nr;
+
+static void
+noroute_pending(struct ft *t, char *buf, size_t len)
+{
+	(void)t;
+	snprintf(buf, len,
+		 "rf_connect to %s:%u (no route: off-link, no gateway) returned %s and its "
+		 "completion has not run",
+		 NOROUTE_IP, NOROUTE_PORT, ft_status(nr.rc));
+}
+
+static void
+noroute_finish(struct ft *t, const char *how, int status)
+{
+	uint64_t took = nr.done_ns - nr.start_ns;
+
+	ft_check(t, status == RF_EHOSTUNREACH, "connect to %s (no route) %s %s, expected %s",
+		 NOROUTE_IP, how, ft_status(status), ft_status(RF_EHOSTUNREACH));
+	ft_check(t, took <= NOROUTE_WITHIN_NS,
+		 "connect to %s (no route) took %.3f s to fail (limit %.1f s)", NOROUTE_IP,
+		 (double)took / 1e9, (double)NOROUTE_WITHIN_NS / 1e9);
+	snprintf(t->summary, sizeof(t->summary), "connect to %s (no route) %s %s after %.3f s",
+		 NOROUTE_IP, how, ft_status(status), (double)took / 1e9);
+	ft_done(t);
+}
+
+static void
+noroute_connected(struct rf_flow *f, int status, void *arg)
+{
+	struct ft *t = arg;
+
+	if (!ft_cb_enter("connect callback"))
+		return;
+	ft_check(t, f == nr.f, "connect callback for another flow");
+	nr.calls++;
+	nr.status = status;
+	nr.done_ns = rf_now_ns();
+	noroute_finish(t, "completed", status);
+}
+
+static void
+noroute_final(struct ft *t)
+{
+	ft_check(t, nr.calls == (nr.rc == 0 ? 1 : 0), "rf_connect returned %s and its callback ran %d times",
+		 ft_status(nr.rc), nr.calls);
+}
+
+static int
+noroute_start(struct ft *t)
+{
+	struct rf_addr a;
+	int rc;
+
+	memset(&nr, 0, sizeof(nr));
+	rc = API(rf_addr_parse(NOROUTE_IP, &a));
+	if (rc != 0)
+		return rc;
+	nr.start_ns = rf_now_ns();
+	nr.rc = API(rf_connect(t->l, &a, NOROUTE_PORT, noroute_connected, t, &nr.f));
+	if (nr.rc != 0) {
+		nr.done_ns = rf_now_ns();
+		noroute_finish(t, "returned", nr.rc);
+	}
+	return 0;
+}
+
 /* ---- test_final_callbacks_refuse_new_requests --------------------------------------------- */
 
 /*
@@ -416,6 +500,14 @@ const struct ft_scenario ft_lifecycle_scenarios[] = {
 		.start = refused_start,
 		.pending = refused_pending,
 		.final = refused_final,
+	},
+	{
+		.name = "test_connect_without_route_fails",
+		.rule = "a connect to an address without a route fails at once with RF_EHOSTUNREACH",
+		.timeout_s = 10,
+		.start = noroute_start,
+		.pending = noroute_pending,
+		.final = noroute_final,
 	},
 	{
 		.name = "test_final_callbacks_refuse_new_requests",
