@@ -182,16 +182,24 @@ odd_start(struct ft *t)
 	return listen_one(t, odd_accept);
 }
 
-/* Zero-copy is a measured fact on net_tap: nothing copied in either direction. */
+/* Received data is never copied (each segment's mbuf is the buffer a read returns). Sent
+ * data may be, where the device lacks a capability (net_tap: chains with an odd-length piece
+ * are copied, its checksum offload sums them wrong): counted, reported, not a failure. */
 static void
-no_copies(struct ft *t)
+copies(struct ft *t)
 {
 	struct rf_stats st;
+	size_t n = strlen(t->summary);
 
 	rf_loop_stats(t->l, &st);
-	ft_check(t, st.tx_copied_bytes == 0 && st.rx_copied_bytes == 0,
-		 "payload copied on net_tap: tx_copied_bytes %" PRIu64 ", rx_copied_bytes %" PRIu64,
-		 st.tx_copied_bytes, st.rx_copied_bytes);
+	ft_check(t, st.rx_copied_bytes == 0, "received payload copied: rx_copied_bytes %" PRIu64,
+		 st.rx_copied_bytes);
+	ft_check(t, st.tx_copied_bytes <= st.tx_payload_bytes,
+		 "tx_copied_bytes %" PRIu64 " > tx_payload_bytes %" PRIu64, st.tx_copied_bytes,
+		 st.tx_payload_bytes);
+	snprintf(t->summary + n, sizeof(t->summary) - n,
+		 "; copied rx %" PRIu64 " B, tx %" PRIu64 " of %" PRIu64 " B", st.rx_copied_bytes,
+		 st.tx_copied_bytes, st.tx_payload_bytes);
 }
 
 /* ---- test_client_role_echo_64mib ---------------------------------------------------------- */
@@ -214,7 +222,7 @@ echo_closed(struct ft_conn *c)
 		 c->tx_hex);
 	ft_conn_print_sha(c, true, true);
 	snprintf(t->summary, sizeof(t->summary),
-		 "sent %" PRIu64 " bytes in %" PRIu64 " writes and read the same %" PRIu64
+		 "sent %" PRIu64 " bytes in %" PRIu64 " writes and read %" PRIu64
 		 " bytes back in %" PRIu64 " reads; close %s",
 		 c->tx_done, c->writes_done, c->rx_bytes, c->reads_done,
 		 ft_status(c->close_status));
@@ -346,6 +354,7 @@ const struct ft_scenario ft_data_scenarios[] = {
 		.default_bytes = 64ull * FT_MIB,
 		.start = read_eof_start,
 		.pending = pending_one,
+		.final = copies,
 	},
 	{
 		.name = "test_write_delivers_64mib_to_kernel",
@@ -354,7 +363,7 @@ const struct ft_scenario ft_data_scenarios[] = {
 		.default_bytes = 64ull * FT_MIB,
 		.start = write_start,
 		.pending = pending_one,
-		.final = no_copies,
+		.final = copies,
 	},
 	{
 		.name = "test_client_role_echo_64mib",
@@ -363,7 +372,7 @@ const struct ft_scenario ft_data_scenarios[] = {
 		.default_bytes = 64ull * FT_MIB,
 		.start = echo_start,
 		.pending = pending_one,
-		.final = no_copies,
+		.final = copies,
 	},
 	{
 		.name = "test_slow_reader_holds_peer_back",
@@ -373,6 +382,7 @@ const struct ft_scenario ft_data_scenarios[] = {
 		.start = slow_start,
 		.poll = slow_poll,
 		.pending = pending_one,
+		.final = copies,
 	},
 	{
 		.name = "test_odd_length_writes_reach_kernel",
@@ -381,7 +391,7 @@ const struct ft_scenario ft_data_scenarios[] = {
 		.default_bytes = 1 * FT_MIB,
 		.start = odd_start,
 		.pending = pending_one,
-		.final = no_copies,
+		.final = copies,
 	},
 	{0},
 };
