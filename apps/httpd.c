@@ -74,10 +74,10 @@
  * with optional whitespace, pattern buffers and body chunks even), except the last piece of a
  * body of odd length. Why: DPDK 22.11's net_tap computes an offloaded TCP checksum by summing
  * each segment of a multi-segment frame on its own, which is wrong after a segment of odd
- * length, and zero-copy TX makes each piece a segment; a frame with a bad checksum is dropped
- * by the receiver, and so is its every retransmission. With even pieces only a frame holding
- * an odd body's end *followed by* the next pipelined answer can still be hit. The proper fix
- * belongs in drivers/ (sum in software for such chains).
+ * length, so the stack copies a frame whose payload has an odd piece before its last one
+ * (stack/netif.c, counted in tx_copied_bytes). Even pieces keep answers on the zero-copy
+ * path; only a frame holding an odd body's end followed by the next pipelined answer is
+ * copied.
  */
 #define EVEN_PIECES 1
 /* Writes waiting for completion per connection, besides the byte bound. */
@@ -996,8 +996,7 @@ static const struct rf_app_option httpd_options[] = {
 
 static const struct rf_app_spec httpd_spec = {
 	.name = "rf-httpd",
-	.summary = "HTTP/1.1 server for tests: GET /N answers N bytes of a fixed pattern (byte i "
-		   "is i mod 251), zero-copy.",
+	.summary = "HTTP/1.1 server for tests: GET /N answers N pattern bytes, zero-copy.",
 	.default_port = HTTPD_PORT,
 	.options = httpd_options,
 	.poll = httpd_poll,

@@ -398,8 +398,7 @@ static const struct rf_app_option proxy_options[] = {
 
 static const struct rf_app_spec proxy_spec = {
 	.name = "rf-proxy",
-	.summary = "TCP relay: connects every accepted connection to --to and relays bytes both "
-		   "ways, zero-copy, with half-close and reset propagation.",
+	.summary = "TCP relay to --to ADDR:PORT, zero-copy, with half-close and resets passed on.",
 	.default_port = PROXY_PORT,
 	.options = proxy_options,
 	.status = proxy_status,
