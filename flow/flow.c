@@ -24,6 +24,8 @@
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
+#include "lwip/ip4.h"
+#include "lwip/netif.h"
 #include "lwip/tcp.h"
 
 #include "flow_internal.h"
@@ -229,10 +231,13 @@ deliver(struct rf_flow *f)
 		b->rf_next = NULL;
 		f->ctr.rx_bytes += b->len;
 		queue(f, RF__C_READ, RF_OK, (void (*)(void))f->read_cb, f->read_arg, b);
+		f->reads_queued++;
 	} else if (f->rx_eof || f->rd_shut) {
 		queue(f, RF__C_READ, RF_EOF, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		f->reads_queued++;
 	} else if (f->conn_err != 0) {
 		queue(f, RF__C_READ, f->conn_err, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		f->reads_queued++;
 	} else {
 		return;
 	}
@@ -502,13 +507,14 @@ rf__dispatch(struct rf_loop *l, struct rf__comp *c)
 		}
 		break;
 	case RF__C_CONNECT:
+		if (c->status != RF_OK && !f->closing && !f->aborted)
+			f->app_done = true; /* freed when the callback returns */
 		((rf_connect_cb *)c->cb)(f, c->status, c->arg);
-		if (c->status != RF_OK && !f->closing && !f->aborted) {
-			f->app_done = true;
+		if (f->app_done)
 			maybe_free(f);
-		}
 		break;
 	case RF__C_READ:
+		f->reads_queued--;
 		f->ctr.reads++;
 		((rf_read_cb *)c->cb)(f, c->status, c->buf, c->arg);
 		break;
@@ -517,15 +523,15 @@ rf__dispatch(struct rf_loop *l, struct rf__comp *c)
 			((rf_write_cb *)c->cb)(f, c->status, c->arg);
 		break;
 	case RF__C_CLOSE:
-		if (f->read_cb != NULL && !f->aborted) {
-			/* a read issued after the close was queued: it completes first */
+		if ((f->read_cb != NULL || f->reads_queued > 0) && !f->aborted) {
+			/* a read issued before the close completion: it completes first */
 			deliver(f);
 			rf__complete(l, c);
 			break;
 		}
+		f->app_done = true; /* nothing may start inside the close callback */
 		if (c->cb != NULL)
 			((rf_close_cb *)c->cb)(f, c->status, c->arg);
-		f->app_done = true;
 		maybe_free(f);
 		break;
 	case RF__C_FREE:
@@ -622,6 +628,22 @@ rf_listener_close(struct rf_listener *ls)
 		listener_free(ls);
 }
 
+/* lwIP routes every destination to the default interface; an off-link IPv4 address is
+ * reachable only through a gateway (etharp_output fails every SYN with ERR_RTE otherwise). */
+static bool
+reachable(const ip_addr_t *ip)
+{
+	const struct netif *n;
+
+	if (!IP_IS_V4(ip))
+		return true;
+	n = ip4_route(ip_2_ip4(ip));
+	if (n == NULL)
+		return false;
+	return ip4_addr_netcmp(ip_2_ip4(ip), netif_ip4_addr(n), netif_ip4_netmask(n)) ||
+	       !ip4_addr_isany_val(*netif_ip4_gw(n));
+}
+
 int
 rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_connect_cb *cb,
 	   void *arg, struct rf_flow **out)
@@ -635,6 +657,8 @@ rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_conn
 		return RF_EINVAL;
 	if (rf__addr_to_lwip(addr, &ip) != 0)
 		return RF_EAFNOSUPPORT;
+	if (!reachable(&ip))
+		return RF_EHOSTUNREACH;
 	f = flow_new(l);
 	if (f == NULL)
 		return RF_ENOMEM;
@@ -803,6 +827,7 @@ rf_flow_abort(struct rf_flow *f)
 	}
 	if (f->read_cb != NULL) {
 		queue(f, RF__C_READ, RF_ECANCELED, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		f->reads_queued++;
 		f->read_cb = NULL;
 	}
 	if (f->closing && !f->close_queued) {

@@ -67,6 +67,7 @@ struct rf_flow {
 	struct rf_buf *rxq_head, *rxq_tail;
 	rf_read_cb *read_cb;
 	void *read_arg;
+	uint32_t reads_queued; /* read completions queued, not yet dispatched */
 	int conn_err; /* why the connection ended, once it has (negative), else 0 */
 	bool rx_eof;  /* the peer's FIN arrived */
 	bool rd_shut;
