@@ -18,7 +18,7 @@
 
 #define RF_RX_DESC 1024
 #define RF_TX_DESC 1024
-/* A full TX ring is retried this many times within one flush before frames are dropped. */
+/* Before counting buffers or closing, a full TX ring is retried this many times. */
 #define RF_TX_RETRIES 64
 #define RF_TX_MAX_SEGS_DEFAULT 32
 
@@ -119,21 +119,20 @@ rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
 void
 rf_port_flush(struct rf_port *port)
 {
-	uint16_t sent = 0;
+	uint16_t sent = 0, n;
 
-	for (int tries = 0; sent < port->tx_len && tries < RF_TX_RETRIES; tries++)
-		sent += rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
+	do {
+		n = rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
+		sent += n;
+	} while (n > 0 && sent < port->tx_len);
 	for (uint16_t i = 0; i < sent; i++) {
 		port->stats.tx_pkts++;
 		port->stats.tx_bytes += port->tx_buf[i]->pkt_len;
 	}
-	/* The tail the device would not take: dropped and counted, as a wire would. TCP
-	 * retransmits it. */
-	if (sent < port->tx_len) {
-		port->stats.tx_drops += port->tx_len - sent;
-		rte_pktmbuf_free_bulk(port->tx_buf + sent, port->tx_len - sent);
-	}
-	port->tx_len = 0;
+	/* The tail the ring would not take waits for the next pass, in order. */
+	port->tx_len -= sent;
+	if (port->tx_len != 0 && sent != 0)
+		memmove(port->tx_buf, port->tx_buf + sent, port->tx_len * sizeof(port->tx_buf[0]));
 }
 
 void
@@ -160,7 +159,9 @@ rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac)
 void
 rf_port_reclaim(struct rf_port *port)
 {
-	rf_port_flush(port);
+	/* a ring that stays full for this many tries is not being drained */
+	for (int tries = 0; port->tx_len != 0 && tries < RF_TX_RETRIES; tries++)
+		rf_port_flush(port);
 	/* not every PMD implements it; those free sent mbufs at once or on the next burst */
 	(void)rte_eth_tx_done_cleanup(port->id, 0, 0);
 }
@@ -176,7 +177,12 @@ rf_port_link_up(const struct rf_port *port)
 void
 rf_port_close(struct rf_port *port)
 {
-	rf_port_flush(port);
+	rf_port_reclaim(port);
+	if (port->tx_len != 0) { /* the device stopped taking frames: they cannot leave */
+		port->stats.tx_drops += port->tx_len;
+		rte_pktmbuf_free_bulk(port->tx_buf, port->tx_len);
+		port->tx_len = 0;
+	}
 	rte_eth_dev_stop(port->id);
 	rte_eth_dev_close(port->id);
 }

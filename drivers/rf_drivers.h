@@ -86,7 +86,11 @@ struct rf_port_stats {
 	uint64_t alloc_fails;  /* mbufs the stack could not get for sending */
 };
 
+/* Frames leave in bursts of RF_TX_BATCH. A device whose ring is full keeps the rest in the
+ * port's queue (up to RF_TX_QUEUE frames) for the next pass instead of dropping them: a full
+ * ring is back-pressure, not loss. Only a full queue drops (counted in tx_drops). */
 #define RF_TX_BATCH 32
+#define RF_TX_QUEUE 1024
 
 struct rf_port {
 	uint16_t id;
@@ -95,7 +99,7 @@ struct rf_port {
 	struct rf_port_caps caps;
 	char name[64];
 	uint16_t tx_len;
-	struct rte_mbuf *tx_buf[RF_TX_BATCH];
+	struct rte_mbuf *tx_buf[RF_TX_QUEUE];
 	struct rf_port_stats stats;
 };
 
@@ -117,6 +121,7 @@ bool rf_port_link_up(const struct rf_port *port);
 /* Receives up to n frames (a burst from the port's queue). */
 uint16_t rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n);
 
+/* Hands queued frames to the device; what its ring does not take stays queued. */
 void rf_port_flush(struct rf_port *port);
 
 /* Queues one frame for sending; frames leave in batches (at the latest at rf_port_flush). The
@@ -124,8 +129,16 @@ void rf_port_flush(struct rf_port *port);
 static inline void
 rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
 {
+	if (unlikely(port->tx_len == RF_TX_QUEUE)) {
+		rf_port_flush(port);
+		if (port->tx_len == RF_TX_QUEUE) {
+			port->stats.tx_drops++;
+			rte_pktmbuf_free(m);
+			return;
+		}
+	}
 	port->tx_buf[port->tx_len++] = m;
-	if (port->tx_len == RF_TX_BATCH)
+	if (port->tx_len % RF_TX_BATCH == 0)
 		rf_port_flush(port);
 }
 

@@ -52,6 +52,9 @@
 #define LWIP_ARP 1
 #define ARP_TABLE_SIZE 64
 #define ARP_QUEUEING 1
+/* Frames held per destination while its ARP answer is pending: a burst of connects (a load
+ * generator opening 64 flows) would otherwise lose all but 3 SYNs for a retry period. */
+#define ARP_QUEUE_LEN 64
 #define ETHARP_SUPPORT_STATIC_ENTRIES 1
 #define LWIP_ETHERNET 1
 #define LWIP_IPV4 1
@@ -96,10 +99,14 @@
 /* The fast timer (delayed ACKs) every 100 ms, the slow one (RTO, TIME-WAIT, keepalive) every
  * 200 ms: RTO granularity of 200 ms, close to Linux's 200 ms minimum. */
 #define TCP_TMR_INTERVAL 100
+/* TIME-WAIT lasts 2 * TCP_MSL: 60 s as on Linux (lwIP's default is 120 s), so that
+ * short-flow clients do not run out of ephemeral ports twice as fast. */
+#define TCP_MSL 30000
 
 /* ---- statistics and debugging -------------------------------------------------------- */
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0
+#define LWIP_STATS_LARGE 1 /* 32-bit counters: 16-bit ones wrap within a second here */
 #define LINK_STATS 1
 #define ETHARP_STATS 1
 #define IP_STATS 1
