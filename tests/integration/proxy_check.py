@@ -92,8 +92,10 @@ class Upstream:
 
 
 def connect(h, p):
-    s = socket.create_connection((h, p), timeout=TIMEOUT)
-    return s
+    try:
+        return socket.create_connection((h, p), timeout=TIMEOUT)
+    except OSError as e:
+        raise AssertionError("connect to the relay %s:%d: %s: %s" % (h, p, type(e).__name__, e))
 
 
 def expect(cond, what):
@@ -132,11 +134,15 @@ def check_upstream_reset(h, p, up):
     """The upstream resets: the client must see a reset, not a clean EOF."""
     s = connect(h, p)
     s.sendall(b"R")
+    t0 = time.time()
     try:
         data = read_all(s)
         raise AssertionError("clean EOF after %d bytes instead of a reset" % len(data))
     except ConnectionResetError:
         pass
+    except socket.timeout:
+        raise AssertionError("no reset (nor anything else) within %.1f s of sending"
+                             % (time.time() - t0))
     finally:
         s.close()
 
