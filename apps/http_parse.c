@@ -8,7 +8,7 @@
  * more than this server needs. This one is a byte-at-a-time state machine over a 256-entry
  * character-class table: it reads every byte once, in place, wherever the segment boundaries
  * fall, and keeps only the few fields the server answers from. The whole state is struct
- * http_req (about 64 bytes per connection); nothing of the head is ever copied, except a
+ * http_req (80 bytes per connection); nothing of the head is ever copied, except a
  * Connection token of at most 12 bytes while it is being compared.
  *
  * Shape: ps is the position in the grammar (request line, header name, header value, ...).
