@@ -139,15 +139,17 @@ run_completions(void *arg)
 {
 	struct rf_loop *l = arg;
 	struct rf__ring *r = &l->comps;
-	/* only what was queued before this phase began: new completions wait a pass */
-	uint32_t n = r->tail - r->head;
+	uint32_t n = 0;
 
-	if (n > RF_COMPLETIONS_PER_PASS)
-		n = RF_COMPLETIONS_PER_PASS;
-	for (uint32_t i = 0; i < n; i++) {
+	/* Completions queued by callbacks of this phase (a read issued from a read callback,
+	 * with data waiting) run in this phase too, behind everything queued before them:
+	 * one buffer per flow per pass would cap a reader at the loop's pass rate. The bound
+	 * keeps the pass finite; FIFO order keeps flows taking turns. */
+	while (r->head != r->tail && n < RF_COMPLETIONS_PER_PASS) {
 		struct rf__comp c = r->v[r->head++ & r->mask];
 
 		rf__dispatch(l, &c);
+		n++;
 	}
 	return n;
 }

@@ -2,7 +2,9 @@
  * The per-core engine: start-up of one stack, and its run-to-completion loop pass.
  *
  * One pass, as named phases:
- *   rx       a burst from each port's queue (at most RF_RX_BURST frames per port)
+ *   rx       bursts from each port's queue: up to RF_RX_BURSTS bursts of RF_RX_BURST frames
+ *            while the queue keeps giving full bursts, so that a pass busy sending (every ACK
+ *            can release a window's worth of segments) still drains what arrives
  *   input    each frame through lwIP (ARP, IP, ICMP, TCP; TCP hands data to flow/)
  *   timers   lwIP's periodic work that is due (retransmission, delayed ACK, ARP ageing)
  *   complete flow/'s completions: reads, writes, closes that resolved, in order
@@ -19,6 +21,7 @@
 #include "rf_stack.h"
 
 #define RF_RX_BURST 32
+#define RF_RX_BURSTS 4
 
 int
 rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
@@ -98,11 +101,15 @@ rf_stack_poll(struct rf_stack *s)
 	unsigned int got = 0;
 
 	for (uint16_t i = 0; i < s->nports; i++) {
-		uint16_t n = rf_port_rx(&s->ifs[i].port, pkts, RF_RX_BURST);
+		for (int b = 0; b < RF_RX_BURSTS; b++) {
+			uint16_t n = rf_port_rx(&s->ifs[i].port, pkts, RF_RX_BURST);
 
-		if (n) {
+			if (n == 0)
+				break;
 			rf_netif_input(&s->ifs[i], pkts, n);
 			got += n;
+			if (n < RF_RX_BURST)
+				break;
 		}
 	}
 	rf_timers_run(s->timers, rf_clock_ms());
