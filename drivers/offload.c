@@ -8,8 +8,6 @@
  */
 #include <string.h>
 
-/* rte_ipv4_udptcp_cksum_mbuf() is marked experimental in DPDK 22.11 */
-#define ALLOW_EXPERIMENTAL_API
 
 #include <rte_ip.h>
 #include <rte_tcp.h>
@@ -41,19 +39,6 @@ rf_frame_parse(const void *frame, uint32_t len, struct rf_frame_info *fi)
 		fi->l4 = (((const struct rte_tcp_hdr *)(l3 + fi->l3))->data_off >> 4) * 4;
 }
 
-/* True when a segment other than the last has an odd length. Some PMDs' checksum offload
- * (net_tap's software one in DPDK 22.11) sums every segment as if it started at an even
- * offset, which is wrong after an odd-length one: the kernel then drops the frame at every
- * retransmission. Such frames get their TCP checksum computed here instead. */
-static bool
-odd_piece(const struct rte_mbuf *m)
-{
-	for (; m->next != NULL; m = m->next)
-		if (m->data_len & 1)
-			return true;
-	return false;
-}
-
 void
 rf_port_tx_offload(const struct rf_port *port, struct rte_mbuf *m, const struct rf_frame_info *fi)
 {
@@ -68,18 +53,11 @@ rf_port_tx_offload(const struct rf_port *port, struct rte_mbuf *m, const struct 
 		m->ol_flags |= RTE_MBUF_F_TX_IPV4;
 		if (port->caps.tx_ipv4_cksum)
 			m->ol_flags |= RTE_MBUF_F_TX_IP_CKSUM;
-		if (fi->l4 && port->caps.tx_tcp_cksum && odd_piece(m)) {
-			tcp->cksum = 0;
-			tcp->cksum = rte_ipv4_udptcp_cksum_mbuf(m, (struct rte_ipv4_hdr *)l3,
-								fi->l2 + fi->l3);
-		} else if (fi->l4 && port->caps.tx_tcp_cksum) {
+		if (fi->l4 && port->caps.tx_tcp_cksum) {
 			m->ol_flags |= RTE_MBUF_F_TX_TCP_CKSUM;
 			m->l4_len = fi->l4;
 			tcp->cksum = rte_ipv4_phdr_cksum((struct rte_ipv4_hdr *)l3, m->ol_flags);
 		}
-	} else if (fi->l4 && port->caps.tx_tcp_cksum && odd_piece(m)) {
-		tcp->cksum = 0;
-		tcp->cksum = rte_ipv6_udptcp_cksum_mbuf(m, (struct rte_ipv6_hdr *)l3, fi->l2 + fi->l3);
 	} else if (fi->l4 && port->caps.tx_tcp_cksum) {
 		m->ol_flags |= RTE_MBUF_F_TX_IPV6 | RTE_MBUF_F_TX_TCP_CKSUM;
 		m->l4_len = fi->l4;
