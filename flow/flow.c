@@ -152,6 +152,43 @@ detach(struct rf_flow *f)
 
 /* ---- the send side ------------------------------------------------------------------- */
 
+/* Write requests of up to RF_WREQ_SMALL buffers (nearly all) come from a free list, so a
+ * write costs no malloc; larger writev requests are allocated to size. */
+static struct rf__wreq *
+wreq_new(struct rf_loop *l, unsigned int n)
+{
+	struct rf__wreq *r;
+
+	if (n <= RF_WREQ_SMALL && l->free_wreqs != NULL) {
+		r = l->free_wreqs;
+		l->free_wreqs = r->next;
+		return r;
+	}
+	return malloc(sizeof(*r) + RTE_MAX(n, (unsigned int)RF_WREQ_SMALL) * sizeof(r->bufs[0]));
+}
+
+static void
+wreq_free(struct rf_loop *l, struct rf__wreq *r)
+{
+	if (r->n > RF_WREQ_SMALL) {
+		free(r);
+		return;
+	}
+	r->next = l->free_wreqs;
+	l->free_wreqs = r;
+}
+
+void
+rf__wreqs_free(struct rf_loop *l)
+{
+	while (l->free_wreqs != NULL) {
+		struct rf__wreq *r = l->free_wreqs;
+
+		l->free_wreqs = r->next;
+		free(r);
+	}
+}
+
 static void
 sent_push(struct rf_flow *f, struct rf_buf *b, uint32_t end_seq)
 {
@@ -207,8 +244,9 @@ complete_writes(struct rf_flow *f, int status)
 		f->wq_head = r->next;
 		for (uint32_t i = r->idx; i < r->n; i++)
 			rf_buf_release(r->bufs[i]);
-		queue(f, RF__C_WRITE, status, (void (*)(void))r->cb, r->arg, NULL);
-		free(r);
+		if (r->cb != NULL)
+			queue(f, RF__C_WRITE, status, (void (*)(void))r->cb, r->arg, NULL);
+		wreq_free(f->loop, r);
 	}
 	f->wq_tail = NULL;
 }
@@ -310,8 +348,9 @@ push(struct rf_flow *f)
 		f->wq_head = r->next;
 		if (f->wq_head == NULL)
 			f->wq_tail = NULL;
-		queue(f, RF__C_WRITE, RF_OK, (void (*)(void))r->cb, r->arg, NULL);
-		free(r);
+		if (r->cb != NULL)
+			queue(f, RF__C_WRITE, RF_OK, (void (*)(void))r->cb, r->arg, NULL);
+		wreq_free(f->loop, r);
 	}
 	if (f->wr_shut && !f->fin_sent && tcp_shutdown(pcb, 0, 1) == ERR_OK)
 		f->fin_sent = true;
@@ -737,10 +776,11 @@ rf_flow_writev(struct rf_flow *f, struct rf_buf **bufs, unsigned int n, rf_write
 	f->ctr.writes++;
 	if (f->conn_err != 0) { /* the connection is gone: nothing can be sent */
 		release_all(bufs, n);
-		queue(f, RF__C_WRITE, RF_EOF, (void (*)(void))cb, arg, NULL);
+		if (cb != NULL)
+			queue(f, RF__C_WRITE, RF_EOF, (void (*)(void))cb, arg, NULL);
 		return 0;
 	}
-	r = malloc(sizeof(*r) + n * sizeof(r->bufs[0]));
+	r = wreq_new(f->loop, n);
 	if (r == NULL) {
 		release_all(bufs, n);
 		return RF_ENOMEM;

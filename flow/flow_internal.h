@@ -42,7 +42,9 @@ struct rf__ring {
 	uint32_t head, tail, mask;
 };
 
-/* One rf_flow_write[v] request, until all its bytes are in TCP's send queue. */
+/* One rf_flow_write[v] request, until all its bytes are in TCP's send queue. Requests with
+ * up to RF_WREQ_SMALL buffers are recycled through the loop's free list. */
+#define RF_WREQ_SMALL 8
 struct rf__wreq {
 	struct rf__wreq *next;
 	rf_write_cb *cb;
@@ -114,6 +116,7 @@ struct rf_loop {
 	struct rf_listener *listening;
 	struct rf_flow *free_flows; /* singly linked through next */
 	struct rf_buf *free_views;  /* sub-view headers, linked through rf_next */
+	struct rf__wreq *free_wreqs; /* small write requests, linked through next */
 	uint64_t flows_open, flows_opened, listeners, accept_refused;
 	uint64_t rx_copied_bytes, rx_payload_bytes;
 	uint64_t busy_cycles;
@@ -129,6 +132,7 @@ void rf__complete(struct rf_loop *l, const struct rf__comp *c);
 void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);
 void rf__flows_abort_all(struct rf_loop *l);
 void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
+void rf__wreqs_free(struct rf_loop *l);
 
 /* buf.c */
 struct rf_buf *rf__buf_root(struct rte_mbuf *m, uint8_t *data, uint32_t len);

@@ -289,6 +289,7 @@ rf_loop_destroy(struct rf_loop *l)
 	rf_stack_poll(&l->stack); /* RSTs out */
 	rf_stack_fini(&l->stack);
 	rf__views_free(l);
+	rf__wreqs_free(l);
 	while (l->free_flows != NULL) {
 		struct rf_flow *f = l->free_flows;
 
