@@ -23,11 +23,15 @@
 
 #define STATS_FIELDS(X)                                                                     \
 	X(rx_payload_bytes) X(tx_payload_bytes) X(rx_copied_bytes) X(tx_copied_bytes)       \
-	X(rx_segments) X(tx_segments) X(tx_retransmits) X(mbufs_in_use) X(mbufs_idle)        \
+	X(rx_segments) X(tx_segments) X(tx_retransmits) X(tx_retransmit_bytes) X(mbufs_in_use) X(mbufs_idle)        \
 	X(alloc_failures) X(rx_pkts) X(rx_bytes) X(tx_pkts) X(tx_bytes) X(tx_drops)          \
 	X(rx_missed) X(rx_nombuf) X(rx_dropped) X(rx_bad_cksum) X(flows_open)                \
 	X(flows_opened) X(listeners) X(tcp_pcbs_in_use) X(tcp_pcbs_time_wait)                \
-	X(accept_refused) X(busy_cycles) X(tsc_hz)
+	X(accept_refused) X(busy_cycles) X(tsc_hz) X(impair_rx_dropped)                    \
+	X(impair_rx_duplicated) X(impair_rx_reordered) X(impair_rx_corrupted)                \
+	X(impair_rx_delayed) X(impair_rx_blackout_dropped) X(impair_tx_dropped)              \
+	X(impair_tx_duplicated) X(impair_tx_reordered) X(impair_tx_corrupted)                \
+	X(impair_tx_delayed) X(impair_tx_blackout_dropped) X(impair_held)
 
 #define COUNT_FIELD(name) +1
 static_assert(sizeof(struct rf_stats) == (0 STATS_FIELDS(COUNT_FIELD)) * sizeof(uint64_t),

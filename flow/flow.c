@@ -126,6 +126,7 @@ static void
 attach(struct rf_flow *f, struct tcp_pcb *pcb)
 {
 	f->pcb = pcb;
+	f->snd_max = pcb->snd_nxt; /* accepted: past the SYN; rf_connect sets it again */
 	tcp_arg(pcb, f);
 	tcp_recv(pcb, on_recv);
 	tcp_sent(pcb, on_sent);
@@ -133,6 +134,24 @@ attach(struct rf_flow *f, struct tcp_pcb *pcb)
 	/* Request/response traffic must not wait for ACKs of small segments; writes mark
 	 * continuation with TCP_WRITE_FLAG_MORE instead. */
 	tcp_nagle_disable(pcb);
+}
+
+/* Counts sequence space the pcb sent for the first time (lwIP moves snd_nxt back when it
+ * retransmits after a timeout, so only growth past the highest value is new). */
+static void
+track_sent(struct rf_flow *f)
+{
+	if (f->pcb != NULL && TCP_SEQ_GT(f->pcb->snd_nxt, f->snd_max)) {
+		f->loop->tx_new_bytes += f->pcb->snd_nxt - f->snd_max;
+		f->snd_max = f->pcb->snd_nxt;
+	}
+}
+
+void
+rf__flows_track_sent(struct rf_loop *l)
+{
+	for (struct rf_flow *f = l->live; f != NULL; f = f->next)
+		track_sent(f);
 }
 
 /* Leaves the pcb to lwIP: no callback reaches this flow any more. */
@@ -143,6 +162,7 @@ detach(struct rf_flow *f)
 
 	if (pcb == NULL)
 		return;
+	track_sent(f);
 	tcp_arg(pcb, NULL);
 	tcp_recv(pcb, NULL);
 	tcp_sent(pcb, NULL);
@@ -356,6 +376,7 @@ push(struct rf_flow *f)
 		f->fin_sent = true;
 out:
 	tcp_output(pcb);
+	track_sent(f);
 	check_close(f);
 	maybe_detach(f);
 }
@@ -486,6 +507,7 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 
 	(void)pcb;
 	(void)len;
+	track_sent(f);
 	sent_release_acked(f);
 	push(f);
 	return ERR_OK;
@@ -719,6 +741,7 @@ rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_conn
 		maybe_free(f);
 		return err == ERR_RTE ? RF_EHOSTUNREACH : err == ERR_USE ? RF_EADDRINUSE : RF_ENOMEM;
 	}
+	f->snd_max = pcb->snd_nxt; /* the ISN is chosen now (the SYN is not payload) */
 	*out = f;
 	return 0;
 }

@@ -93,6 +93,7 @@ struct rf_flow {
 	bool app_done; /* the application can no longer use the flow */
 
 	struct rf_flow_counters ctr;
+	uint32_t snd_max; /* highest snd_nxt seen: sequence space sent for the first time */
 	struct rf_flow *prev, *next; /* live flows (for destroy) or the free list */
 };
 
@@ -120,6 +121,7 @@ struct rf_loop {
 	uint64_t flows_open, flows_opened, listeners, accept_refused;
 	uint64_t rx_copied_bytes, rx_payload_bytes;
 	uint64_t busy_cycles;
+	uint64_t tx_new_bytes; /* sequence space sent for the first time, all flows */
 };
 
 /* The process's one loop (lwIP keeps its state in globals: one stack per process). */
@@ -133,6 +135,7 @@ void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);
 void rf__flows_abort_all(struct rf_loop *l);
 void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
 void rf__wreqs_free(struct rf_loop *l);
+void rf__flows_track_sent(struct rf_loop *l);
 
 /* buf.c */
 struct rf_buf *rf__buf_root(struct rte_mbuf *m, uint8_t *data, uint32_t len);

@@ -99,7 +99,24 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 	}
 	sc->pkt_mbufs = cfg != NULL && cfg->mbufs ? cfg->mbufs : RF_DEFAULT_MBUFS;
 	sc->force_copy = cfg != NULL && cfg->force_copy;
+	if (cfg != NULL && cfg->impair != NULL) {
+		char err[256];
+
+		if (rf_impair_check(cfg->impair, err, sizeof(err)) != 0) {
+			fprintf(stderr, "impairment \"%s\": %s\n", cfg->impair, err);
+			return RF_EINVAL;
+		}
+		sc->impair = cfg->impair;
+	}
 	return 0;
+}
+
+int
+rf_impair_check(const char *spec, char *err, size_t errlen)
+{
+	struct rf_impair_conf conf;
+
+	return rf_impair_parse(spec, &conf, err, errlen) == 0 ? 0 : RF_EINVAL;
 }
 
 static int
@@ -248,6 +265,10 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->rx_segments = lwip_stats.tcp.recv;
 	o->tx_segments = s->stats.tx_segments;
 	o->tx_retransmits = lwip_stats.mib2.tcpretranssegs;
+	rf__flows_track_sent(l);
+	o->tx_retransmit_bytes = s->stats.tx_payload_bytes > l->tx_new_bytes
+					 ? s->stats.tx_payload_bytes - l->tx_new_bytes
+					 : 0;
 	o->mbufs_in_use = rf_pool_in_use(s->pools.pkt);
 	o->mbufs_idle = s->idle_mbufs;
 	o->alloc_failures = s->stats.alloc_failures;
@@ -263,6 +284,28 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 		o->rx_missed += ps->rx_missed;
 		o->rx_nombuf += ps->rx_nombuf;
 		o->alloc_failures += ps->rx_nombuf;
+	}
+	for (uint16_t i = 0; i < s->nports; i++) {
+		const struct rf_impair *im = s->ifs[i].port.impair;
+		struct rf_impair_counters rx, tx;
+
+		if (im == NULL)
+			continue;
+		rf_impair_counters(im, RF_IMPAIR_RX, &rx);
+		rf_impair_counters(im, RF_IMPAIR_TX, &tx);
+		o->impair_rx_dropped += rx.dropped;
+		o->impair_rx_duplicated += rx.duplicated;
+		o->impair_rx_reordered += rx.reordered;
+		o->impair_rx_corrupted += rx.corrupted;
+		o->impair_rx_delayed += rx.delayed;
+		o->impair_rx_blackout_dropped += rx.blackout_dropped;
+		o->impair_tx_dropped += tx.dropped;
+		o->impair_tx_duplicated += tx.duplicated;
+		o->impair_tx_reordered += tx.reordered;
+		o->impair_tx_corrupted += tx.corrupted;
+		o->impair_tx_delayed += tx.delayed;
+		o->impair_tx_blackout_dropped += tx.blackout_dropped;
+		o->impair_held += rf_impair_held(im);
 	}
 	o->rx_dropped = s->stats.rx_frames_dropped;
 	o->rx_bad_cksum = s->stats.rx_bad_cksum;

@@ -98,7 +98,14 @@ struct rf_config {
 	const char *mac;      /* "aa:bb:cc:dd:ee:ff"; default: the device's */
 	unsigned int mbufs;   /* packet buffers in the pool; default 65535 */
 	bool force_copy;      /* send by copying even where zero-copy works (for comparisons) */
+	const char *impair;   /* NULL, or a seeded bad wire on every port, for tests: drop, dup,
+				 reorder, corrupt, delay, blackout, e.g. "drop=0.02,reorder=2%,
+				 seed=7" (docs/apps.md, --impair); counted in struct rf_stats */
 };
+
+/* Checks an impairment spec (struct rf_config's impair) without starting anything: 0, or
+ * RF_EINVAL with the reason, naming the bad token, in err. */
+int rf_impair_check(const char *spec, char *err, size_t errlen);
 
 /*
  * Index in argv of the program's first own argument: after "--" when present (everything
@@ -137,7 +144,11 @@ struct rf_stats {
 	uint64_t rx_payload_bytes, tx_payload_bytes;
 	uint64_t rx_copied_bytes, tx_copied_bytes;
 	uint64_t rx_segments, tx_segments;
-	uint64_t tx_retransmits; /* segments lwIP retransmitted */
+	uint64_t tx_retransmits; /* segments lwIP counts as retransmitted (fast retransmits and
+				    partial-ACK resends; RTO resends are in the next figure) */
+	uint64_t tx_retransmit_bytes; /* payload sent again, every cause: TCP payload handed to
+					 the device minus new sequence space sent (FINs make it
+					 low by at most one byte per flow) */
 	uint64_t mbufs_in_use;   /* packet buffers taken from the pool now */
 	uint64_t mbufs_idle;     /* ... right after start-up (filled RX rings); the leak baseline:
 				    with every flow closed, mbufs_in_use <= mbufs_idle (a PMD may
@@ -152,6 +163,13 @@ struct rf_stats {
 	uint64_t busy_cycles; /* TSC cycles in loop passes that did work (the loop polls, so
 				 CPU time says nothing: this is the cost figure) */
 	uint64_t tsc_hz;      /* TSC cycles per second */
+	/* Frames the impairment layer (struct rf_config's impair) did something to, per
+	 * direction; all 0 without it. */
+	uint64_t impair_rx_dropped, impair_rx_duplicated, impair_rx_reordered;
+	uint64_t impair_rx_corrupted, impair_rx_delayed, impair_rx_blackout_dropped;
+	uint64_t impair_tx_dropped, impair_tx_duplicated, impair_tx_reordered;
+	uint64_t impair_tx_corrupted, impair_tx_delayed, impair_tx_blackout_dropped;
+	uint64_t impair_held; /* frames it holds back now: they count in mbufs_in_use */
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 
