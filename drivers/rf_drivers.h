@@ -48,6 +48,13 @@ void rf_eal_stop(void);
 /* Gives the kernel side of the tap interface `ifname` an IPv4 address and brings it up; 0 or
  * a negative errno. */
 int rf_tap_kernel_setup(const char *ifname, uint32_t ip_be, uint32_t mask_be);
+/* Gives the kernel side of `ifname` an IPv6 address (/64), without duplicate address
+ * detection (the test network is ours); 0 or a negative errno. */
+int rf_tap_kernel_setup6(const char *ifname, const uint8_t ip6[16]);
+/* Sets the kernel side's MAC address, leaving the interface down (rf_tap_kernel_setup brings
+ * it up). net_tap gives the kernel interface the PMD's own MAC,
+ * so both ends would derive the same IPv6 link-local address (and fail DAD). */
+int rf_tap_kernel_set_mac(const char *ifname, const struct rte_ether_addr *mac);
 
 /* ---- pools ----------------------------------------------------------------------------- */
 

@@ -71,6 +71,26 @@ parse_cidr(const char *s, uint32_t *ip_be, uint32_t *mask_be)
 	return 0;
 }
 
+/* "ADDR/64" (or a bare address, taken as /64) into 16 bytes. lwIP decides on-link by the
+ * first 64 bits, so other prefix lengths are refused rather than silently wrong. */
+static int
+parse_cidr6(const char *s, uint8_t out[16])
+{
+	char buf[64];
+	char *slash;
+
+	if (strlen(s) >= sizeof(buf))
+		return -1;
+	strcpy(buf, s);
+	slash = strchr(buf, '/');
+	if (slash != NULL) {
+		if (strcmp(slash + 1, "64") != 0)
+			return -1;
+		*slash = '\0';
+	}
+	return inet_pton(AF_INET6, buf, out) == 1 ? 0 : -1;
+}
+
 static int
 config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 {
@@ -90,6 +110,11 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 		}
 		sc->gw4_be = a.s_addr;
 	}
+	if (cfg != NULL && cfg->ip6 != NULL && parse_cidr6(cfg->ip6, sc->ip6) != 0) {
+		fprintf(stderr, "malformed IPv6 address \"%s\" (expected ADDR/64)\n", cfg->ip6);
+		return RF_EINVAL;
+	}
+	sc->ip6_set = cfg != NULL && cfg->ip6 != NULL;
 	if (cfg != NULL && cfg->mac != NULL) {
 		if (rte_ether_unformat_addr(cfg->mac, &sc->mac) != 0) {
 			fprintf(stderr, "malformed MAC address \"%s\"\n", cfg->mac);
@@ -191,6 +216,12 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 	if (rf_eal_start(argc, argv, &embedded) < 0)
 		return RF_EINVAL;
 	sc.embedded = embedded;
+	if (embedded && !sc.ip6_set) { /* 2001:2::2/64, from the IPv6 benchmarking range */
+		static const uint8_t def6[16] = {0x20, 0x01, 0x00, 0x02, [15] = 0x02};
+
+		memcpy(sc.ip6, def6, 16);
+		sc.ip6_set = true;
+	}
 
 	l = rte_zmalloc("rf_loop", sizeof(*l), RTE_CACHE_LINE_SIZE);
 	if (l == NULL) {

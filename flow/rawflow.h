@@ -95,6 +95,8 @@ struct rf_loop;
 struct rf_config {
 	const char *ip;       /* "A.B.C.D/len"; default 198.18.0.2/24 */
 	const char *gw;       /* default: none */
+	const char *ip6;      /* "2001:2::2/64" (prefix must be 64: lwIP's on-link rule); default
+				 2001:2::2/64 with the embedded default, none otherwise */
 	const char *mac;      /* "aa:bb:cc:dd:ee:ff"; default: the device's */
 	unsigned int mbufs;   /* packet buffers in the pool; default 65535 */
 	bool force_copy;      /* send by copying even where zero-copy works (for comparisons) */

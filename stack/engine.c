@@ -77,7 +77,19 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 		uint32_t net = ntohl(conf->ip4_be & conf->mask4_be);
 		uint32_t peer = htonl(net + 1) == conf->ip4_be ? htonl(net + 2) : htonl(net + 1);
 
-		rc = rf_tap_kernel_setup(RF_EMBEDDED_IFACE, peer, conf->mask4_be);
+		struct rte_ether_addr kmac = s->ifs[0].port.mac;
+		uint8_t peer6[16];
+
+		/* the kernel side gets a MAC of its own (net_tap gives it the PMD's) */
+		kmac.addr_bytes[5] ^= 0x01;
+		rc = rf_tap_kernel_set_mac(RF_EMBEDDED_IFACE, &kmac);
+		if (rc == 0)
+			rc = rf_tap_kernel_setup(RF_EMBEDDED_IFACE, peer, conf->mask4_be);
+		/* IPv6 kernel side: the stack's address with the last byte 1 (or 2 if taken) */
+		memcpy(peer6, conf->ip6, 16);
+		peer6[15] = conf->ip6[15] == 1 ? 2 : 1;
+		if (rc == 0 && conf->ip6_set)
+			rc = rf_tap_kernel_setup6(RF_EMBEDDED_IFACE, peer6);
 		if (rc != 0) {
 			fprintf(stderr, "cannot configure the kernel side of %s: %s\n",
 				RF_EMBEDDED_IFACE, strerror(-rc));

@@ -266,6 +266,18 @@ rf_netif_add(struct rf_stack *s, struct rf_iface *ifc, const struct rf_stack_con
 	if (netif_add(&ifc->nif, &ip, &mask, &gw, ifc, init_netif, ethernet_input) == NULL)
 		return -1;
 	netif_create_ip6_linklocal_address(&ifc->nif, 1);
+	if (conf->ip6_set) {
+		ip6_addr_t a6;
+		s8_t idx;
+
+		memcpy(a6.addr, conf->ip6, 16);
+		ip6_addr_clear_zone(&a6);
+		if (netif_add_ip6_address(&ifc->nif, &a6, &idx) != ERR_OK)
+			return -1;
+		/* a configured address is used at once (no duplicate detection): the operator
+		 * chose it */
+		netif_ip6_addr_set_state(&ifc->nif, idx, IP6_ADDR_PREFERRED);
+	}
 	netif_set_up(&ifc->nif);
 	netif_set_link_up(&ifc->nif);
 	return 0;

@@ -63,6 +63,8 @@ struct rf_stack_stats {
 /* The stack's configuration for one process (one core). Addresses in network order. */
 struct rf_stack_conf {
 	uint32_t ip4_be, mask4_be, gw4_be;
+	uint8_t ip6[16]; /* global IPv6 address (network order), used when ip6_set; /64 */
+	bool ip6_set;
 	struct rte_ether_addr mac; /* used when mac_set */
 	bool mac_set;
 	unsigned int pkt_mbufs; /* packet pool size */
