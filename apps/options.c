@@ -47,6 +47,7 @@ static int opt_stats(struct rf_app *app, const char *v, void *arg);
 static int opt_quiet(struct rf_app *app, const char *v, void *arg);
 static int opt_mbufs(struct rf_app *app, const char *v, void *arg);
 static int opt_copy(struct rf_app *app, const char *v, void *arg);
+static int opt_impair(struct rf_app *app, const char *v, void *arg);
 
 /* --help is handled by the parser itself and listed last in the help text. */
 static const struct rf_app_option common_options[] = {
@@ -61,6 +62,11 @@ static const struct rf_app_option common_options[] = {
 	{"quiet", NULL, "no live status line (the summary at exit is still printed)", opt_quiet},
 	{"mbufs", "N", "packet buffers in the pool (default 65535)", opt_mbufs},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
+	{"impair", "SPEC",
+	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "
+	 "dup=P, reorder=P, corrupt=P, delay=T[@P], blackout=S+L[/R], seed=N, "
+	 "dir=rx|tx|both (P: 0..1 or N%; all keys in docs/apps.md)",
+	 opt_impair},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -308,6 +314,18 @@ opt_copy(struct rf_app *app, const char *v, void *arg)
 	(void)v;
 	(void)arg;
 	app->cfg.force_copy = true;
+	return 0;
+}
+
+static int
+opt_impair(struct rf_app *app, const char *v, void *arg)
+{
+	char err[256];
+
+	(void)arg;
+	if (rf_impair_check(v, err, sizeof(err)) != 0)
+		return rf_app_opt_error(app, "%s", err);
+	app->cfg.impair = v;
 	return 0;
 }
 

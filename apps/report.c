@@ -70,6 +70,19 @@ print_block(const struct rf_app *app, const struct rf_stats *st, double elapsed_
 		st->mbufs_idle, st->alloc_failures, st->flows_open, st->flows_opened,
 		st->listeners, st->tcp_pcbs_in_use, st->tcp_pcbs_time_wait, st->accept_refused,
 		busy_s, elapsed_s > 0 ? 100.0 * busy_s / elapsed_s : 0.0);
+	if (app->cfg.impair != NULL)
+		fprintf(stderr,
+			"  impaired  rx: dropped %" PRIu64 ", duplicated %" PRIu64
+			", reordered %" PRIu64 ", corrupted %" PRIu64 ", delayed %" PRIu64
+			", blackout %" PRIu64 "\n"
+			"            tx: dropped %" PRIu64 ", duplicated %" PRIu64
+			", reordered %" PRIu64 ", corrupted %" PRIu64 ", delayed %" PRIu64
+			", blackout %" PRIu64 "; held now %" PRIu64 "\n",
+			st->impair_rx_dropped, st->impair_rx_duplicated, st->impair_rx_reordered,
+			st->impair_rx_corrupted, st->impair_rx_delayed,
+			st->impair_rx_blackout_dropped, st->impair_tx_dropped,
+			st->impair_tx_duplicated, st->impair_tx_reordered, st->impair_tx_corrupted,
+			st->impair_tx_delayed, st->impair_tx_blackout_dropped, st->impair_held);
 	if (json_object_size(prog) == 0)
 		return;
 	fprintf(stderr, "  %-9s", app->spec->name);

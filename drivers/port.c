@@ -113,7 +113,14 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 uint16_t
 rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
-	return rte_eth_rx_burst(port->id, 0, pkts, n);
+	struct rf_impair *im = port->impair;
+	uint16_t got;
+
+	if (likely(im == NULL))
+		return rte_eth_rx_burst(port->id, 0, pkts, n);
+	/* the burst goes through the impairment layer, which hands back what is due */
+	got = rte_eth_rx_burst(port->id, 0, pkts, rf_impair_rx_room(im, n));
+	return rf_impair_rx(im, pkts, got, n, rte_rdtsc());
 }
 
 void
@@ -121,6 +128,11 @@ rf_port_flush(struct rf_port *port)
 {
 	uint16_t sent = 0, n;
 
+	if (unlikely(port->impair != NULL)) {
+		rf_impair_tx_release(port); /* held frames that are due join the queue */
+		if (port->tx_len == 0)
+			return;
+	}
 	do {
 		n = rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
 		sent += n;
@@ -177,6 +189,8 @@ rf_port_link_up(const struct rf_port *port)
 void
 rf_port_close(struct rf_port *port)
 {
+	rf_impair_destroy(port->impair); /* frees what it held back */
+	port->impair = NULL;
 	rf_port_reclaim(port);
 	if (port->tx_len != 0) { /* the device stopped taking frames: they cannot leave */
 		port->stats.tx_drops += port->tx_len;

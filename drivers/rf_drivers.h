@@ -99,6 +99,8 @@ struct rf_port_stats {
 #define RF_TX_BATCH 32
 #define RF_TX_QUEUE 1024
 
+struct rf_impair;
+
 struct rf_port {
 	uint16_t id;
 	uint16_t mtu;
@@ -108,6 +110,7 @@ struct rf_port {
 	uint16_t tx_len;
 	struct rte_mbuf *tx_buf[RF_TX_QUEUE];
 	struct rf_port_stats stats;
+	struct rf_impair *impair; /* NULL: no impairment (drivers/impair.c) */
 };
 
 /* Number of ports the EAL probed. */
@@ -131,10 +134,11 @@ uint16_t rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n);
 /* Hands queued frames to the device; what its ring does not take stays queued. */
 void rf_port_flush(struct rf_port *port);
 
-/* Queues one frame for sending; frames leave in batches (at the latest at rf_port_flush). The
- * port takes ownership of m in every case. */
+void rf_impair_tx(struct rf_port *port, struct rte_mbuf *m);
+
+/* rf_port_tx() without the impairment layer: for drivers/ only. */
 static inline void
-rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
+rf__port_enqueue(struct rf_port *port, struct rte_mbuf *m)
 {
 	if (unlikely(port->tx_len == RF_TX_QUEUE)) {
 		rf_port_flush(port);
@@ -148,6 +152,95 @@ rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
 	if (port->tx_len % RF_TX_BATCH == 0)
 		rf_port_flush(port);
 }
+
+/* Queues one frame for sending; frames leave in batches (at the latest at rf_port_flush). The
+ * port takes ownership of m in every case. With impairment on, the frame goes through it
+ * first (and may be dropped, copied or held back). */
+static inline void
+rf_port_tx(struct rf_port *port, struct rte_mbuf *m)
+{
+	if (unlikely(port->impair != NULL))
+		rf_impair_tx(port, m);
+	else
+		rf__port_enqueue(port, m);
+}
+
+/* ---- impairment (drivers/impair.c) ------------------------------------------------------
+ *
+ * A seeded bad wire inside rf_port_rx / rf_port_tx / rf_port_flush, for tests: drop,
+ * duplicate, reorder, corrupt, delay and blackout, each with its own setting per direction.
+ * The spec is text (struct rf_config's impair, programs' --impair), comma-separated KEY=VALUE:
+ *
+ *   drop=P  dup=P  reorder=P  corrupt=P   probability per frame: 0..1 or a percentage (2%)
+ *   reorder_gap=K      a reordered frame is held until K later frames passed (default 3)
+ *   reorder_max=T      ... or T elapsed (default 1ms)
+ *   delay=T[@P]        hold frames for T (us, ms or s), all of them or with probability P
+ *   blackout=S+L[/R]   drop every frame during [S, S+L) after start-up (ms unless a unit is
+ *                      given), once or repeating every R
+ *   queue=N            frames a direction may hold back (default 1024)
+ *   seed=N             PRNG seed (default 1); each port and direction gets its own stream
+ *   dir=rx|tx|both     the direction(s) keys without a prefix apply to (default both)
+ *   rx.KEY=V tx.KEY=V  one direction only, over what a key without prefix said
+ */
+enum { RF_IMPAIR_RX = 0, RF_IMPAIR_TX = 1, RF_IMPAIR_DIRS = 2 };
+
+struct rf_impair_dir_conf {
+	double drop, dup, reorder, corrupt; /* probabilities per frame */
+	double delay;                       /* probability that a frame is delayed */
+	uint64_t delay_us;
+	uint32_t reorder_gap;
+	uint64_t reorder_max_us;
+	uint64_t blackout_start_us, blackout_len_us; /* len 0: no blackout */
+	uint64_t blackout_period_us;                 /* 0: once */
+};
+
+struct rf_impair_conf {
+	struct rf_impair_dir_conf dir[RF_IMPAIR_DIRS];
+	uint64_t seed;
+	uint32_t queue;
+};
+
+struct rf_impair_counters {
+	uint64_t dropped, duplicated, reordered, corrupted, delayed, blackout_dropped;
+};
+
+/* Parses spec into conf (defaults for what it does not say); 0, or -EINVAL with a message
+ * naming the bad token in err. Needs no EAL. */
+int rf_impair_parse(const char *spec, struct rf_impair_conf *conf, char *err, size_t errlen);
+/* True when conf impairs anything at all. */
+bool rf_impair_conf_active(const struct rf_impair_conf *conf);
+/* One line saying what conf does ("rx: drop 2% ...; tx: ...; seed 7, queue 1024"). */
+int rf_impair_describe(const struct rf_impair_conf *conf, char *buf, size_t len);
+/* The PRNG (splitmix64): the next number of the stream in *state. */
+uint64_t rf_impair_rand(uint64_t *state);
+
+/* Turns impairment on for a port, copies coming from pool; logs what it does. 0 or -ENOMEM.
+ * rf_port_close() turns it off and frees the frames it held. */
+int rf_port_impair(struct rf_port *port, const struct rf_impair_conf *conf,
+		   struct rte_mempool *pool);
+
+/* The layer itself, with time passed in (tests drive it with a fake clock). A frame given to
+ * rf_impair_frame() leaves through out() zero, one or two times, now or from a later
+ * rf_impair_release(), which lets out at most max held frames that are due, in order. */
+typedef void(rf_impair_out)(void *arg, struct rte_mbuf *m);
+struct rf_impair *rf_impair_create(const struct rf_impair_conf *conf, uint16_t port_id,
+				   struct rte_mempool *pool, uint64_t now_tsc, uint64_t tsc_hz);
+void rf_impair_destroy(struct rf_impair *im); /* frees the frames it holds */
+void rf_impair_frame(struct rf_impair *im, int dir, struct rte_mbuf *m, uint64_t now_tsc,
+		     rf_impair_out *out, void *arg);
+unsigned int rf_impair_release(struct rf_impair *im, int dir, uint64_t now_tsc, unsigned int max,
+			       rf_impair_out *out, void *arg);
+void rf_impair_counters(const struct rf_impair *im, int dir, struct rf_impair_counters *out);
+/* Frames held now (both directions, RX frames waiting for the stack included). */
+unsigned int rf_impair_held(const struct rf_impair *im);
+
+/* The port's side (drivers/port.c): how many frames to take from the device now; the burst
+ * of `got` frames through the layer, what is due back into pkts (at most n, the count
+ * returned); due TX frames into the TX queue. */
+uint16_t rf_impair_rx_room(const struct rf_impair *im, uint16_t n);
+uint16_t rf_impair_rx(struct rf_impair *im, struct rte_mbuf **pkts, uint16_t got, uint16_t n,
+		      uint64_t now_tsc);
+void rf_impair_tx_release(struct rf_port *port);
 
 /* ---- frames and offloads (drivers/offload.c) ----------------------------------------- */
 

@@ -8,7 +8,8 @@
  *   input    each frame through lwIP (ARP, IP, ICMP, TCP; TCP hands data to flow/)
  *   timers   lwIP's periodic work that is due (retransmission, delayed ACK, ARP ageing)
  *   complete flow/'s completions: reads, writes, closes that resolved, in order
- *   flush    frames queued for sending leave in one burst per port
+ *   flush    frames queued for sending leave in one burst per port (with impairment on,
+ *            held frames that are due join them first)
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,6 +29,8 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 {
 	uint16_t nports = rf_port_count();
 	struct rf_stack_conf noaddr = {0};
+	struct rf_impair_conf impair;
+	char err[256];
 	int rc;
 
 	RTE_BUILD_BUG_ON(sizeof(struct rf_mbuf_priv) % RTE_MBUF_PRIV_ALIGN != 0);
@@ -46,6 +49,10 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	if (rf_clock_init() != 0) {
 		fprintf(stderr, "cannot read the TSC frequency from DPDK (is the EAL started?)\n");
 		return -ENODEV;
+	}
+	if (conf->impair != NULL && rf_impair_parse(conf->impair, &impair, err, sizeof(err)) != 0) {
+		fprintf(stderr, "impairment \"%s\": %s\n", conf->impair, err);
+		return -EINVAL;
 	}
 	lwip_init();
 	rc = rf_pools_create(&s->pools, conf->pkt_mbufs, sizeof(struct rf_mbuf_priv));
@@ -100,6 +107,13 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	/* the baseline: RX rings filled, nothing queued for sending (start-up sent MLD/ND) */
 	rf_stack_reclaim(s);
 	s->idle_mbufs = rf_pool_in_use(s->pools.pkt);
+	/* impairment from here on: start-up frames and the baseline are not affected */
+	for (uint16_t i = 0; conf->impair != NULL && rf_impair_conf_active(&impair) && i < s->nports;
+	     i++) {
+		rc = rf_port_impair(&s->ifs[i].port, &impair, s->pools.pkt);
+		if (rc != 0)
+			goto fail;
+	}
 	return 0;
 fail:
 	rf_stack_fini(s);
@@ -128,7 +142,7 @@ rf_stack_poll(struct rf_stack *s)
 	if (s->completions != NULL)
 		got += s->completions(s->completions_arg);
 	for (uint16_t i = 0; i < s->nports; i++)
-		if (s->ifs[i].port.tx_len)
+		if (s->ifs[i].port.tx_len || s->ifs[i].port.impair) /* held frames may be due */
 			rf_port_flush(&s->ifs[i].port);
 	return got;
 }

@@ -70,6 +70,7 @@ struct rf_stack_conf {
 	unsigned int pkt_mbufs; /* packet pool size */
 	bool force_copy;        /* send by copying even where the device could chain (benchmarks) */
 	bool embedded;          /* the process runs on the embedded default (tap rf0) */
+	const char *impair;     /* NULL, or an impairment spec for every port (drivers/impair.c) */
 };
 
 struct rf_iface {

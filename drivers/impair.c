@@ -1,0 +1,858 @@
+/*
+ * Impairment: a seeded bad wire on a port's RX and TX, for testing the stack (and whatever
+ * runs on it) against loss, duplication, reordering, corruption, delay and outages.
+ *
+ * It lives inside rawflow's own driver calls, not in DPDK RX/TX callbacks, so it works the
+ * same on every PMD: rf_port_rx() passes each received burst through it, rf_port_tx() hands it
+ * each frame before the frame joins the port's TX queue, and rf_port_flush() (every loop pass)
+ * lets held TX frames go when they are due. A port without impairment pays one NULL test.
+ *
+ * Each direction is a pipeline of stages, decided per frame by a PRNG seeded from the spec's
+ * seed, the port and the direction:
+ *
+ *   blackout -> drop -> corrupt -> duplicate -> reorder -> delay -> out
+ *
+ *   blackout   inside the window(s), every frame is dropped (counted apart from random drops)
+ *   drop       the frame is freed
+ *   corrupt    one random bit past the Ethernet header is flipped. The frame must look like one
+ *              corrupted on the wire, so checksums must catch it: on RX the device's checksum
+ *              verdict is cleared (lwIP verifies in software); on TX the frame is copied (its
+ *              payload may be the application's buffer, which retransmissions reuse) and the
+ *              checksums the device would have filled are filled here, before the flip
+ *   duplicate  a copy from the packet pool follows the frame (a deep copy: a TX frame is a
+ *              header mbuf chained to indirect mbufs, and a clone of that would share them)
+ *   reorder    the frame is held back until `reorder_gap` later frames have passed this stage,
+ *              or `reorder_max` has elapsed, whichever comes first
+ *   delay      the frame is held for `delay` (always, or with a probability)
+ *
+ * Held frames wait in two FIFOs per direction (reorder, delay), each bounded by `queue`:
+ * a full reorder FIFO lets the frame through, a full delay FIFO lets its oldest frame go early
+ * (order kept). Frames leave in the order they became due. The time is the TSC, passed in to
+ * the core functions so that tests drive them with a fake clock; rf_impair_destroy() (at port
+ * close) frees whatever is still held, so the pool's leak baseline holds.
+ *
+ * RX output goes through a ring: a burst can grow (duplicates, released frames) beyond what
+ * the caller's array takes, so what does not fit waits for the next pass, and the device is
+ * asked for fewer frames while the ring is full.
+ *
+ * The spec: comma-separated KEY=VALUE tokens, e.g.
+ *   drop=0.02,reorder=0.02,dup=0.01,corrupt=0.001,delay=200us,blackout=1000+300ms,seed=7
+ * (rf_impair_parse() below, docs/apps.md for the table).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <rte_cycles.h>
+#include <rte_ethdev.h>
+#include <rte_ip.h>
+#include <rte_tcp.h>
+
+#include "rf_drivers.h"
+
+#define RF_IMPAIR_QUEUE_DEFAULT 1024
+#define RF_IMPAIR_QUEUE_MAX 65536
+#define RF_IMPAIR_REORDER_GAP_DEFAULT 3
+#define RF_IMPAIR_REORDER_MAX_US_DEFAULT 1000
+/* A received burst, before the layer: rf_port_rx()'s callers ask for at most this many. */
+#define RF_IMPAIR_RX_BURST_MAX 256
+
+/* ---- the PRNG -------------------------------------------------------------------------- */
+
+/* splitmix64: a 64-bit state stepped by a constant and mixed; small, fast, and good enough
+ * for test decisions (it passes BigCrush). */
+uint64_t
+rf_impair_rand(uint64_t *state)
+{
+	uint64_t z = (*state += 0x9e3779b97f4a7c15ull);
+
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+/* True with probability p; no draw (so the stream does not move) when p is 0. */
+static bool
+chance(uint64_t *rng, double p)
+{
+	if (p <= 0.0)
+		return false;
+	return (double)(rf_impair_rand(rng) >> 11) * 0x1.0p-53 < p;
+}
+
+/* ---- held frames ----------------------------------------------------------------------- */
+
+struct held {
+	struct rte_mbuf *m;
+	uint64_t due_tsc; /* leaves at this time at the latest */
+	uint64_t due_seq; /* reorder: ... or once the stage has passed this many frames */
+};
+
+struct fifo {
+	struct held *v;
+	uint32_t head, tail, mask, cap;
+};
+
+static int
+fifo_init(struct fifo *f, uint32_t cap)
+{
+	uint32_t size = 1;
+
+	while (size < cap)
+		size <<= 1;
+	f->v = calloc(size, sizeof(*f->v));
+	f->head = f->tail = 0;
+	f->mask = size - 1;
+	f->cap = cap;
+	return f->v == NULL ? -ENOMEM : 0;
+}
+
+static inline uint32_t
+fifo_len(const struct fifo *f)
+{
+	return f->tail - f->head;
+}
+
+static inline struct held *
+fifo_front(struct fifo *f)
+{
+	return &f->v[f->head & f->mask];
+}
+
+static inline void
+fifo_push(struct fifo *f, struct rte_mbuf *m, uint64_t due_tsc, uint64_t due_seq)
+{
+	f->v[f->tail++ & f->mask] = (struct held){m, due_tsc, due_seq};
+}
+
+static inline struct rte_mbuf *
+fifo_pop(struct fifo *f)
+{
+	return f->v[f->head++ & f->mask].m;
+}
+
+static void
+fifo_free(struct fifo *f)
+{
+	while (f->v != NULL && fifo_len(f) != 0)
+		rte_pktmbuf_free(fifo_pop(f));
+	free(f->v);
+	f->v = NULL;
+}
+
+/* ---- state ------------------------------------------------------------------------------ */
+
+struct impair_dir {
+	struct rf_impair_dir_conf conf;
+	uint64_t rng;
+	uint64_t delay_tsc, reorder_max_tsc;
+	uint64_t passed; /* frames that left the reorder stage: the reorder gap counts these */
+	struct fifo reorder, delay;
+	struct rf_impair_counters cnt;
+};
+
+struct rf_impair {
+	struct impair_dir dir[RF_IMPAIR_DIRS];
+	struct rte_mempool *pool; /* for copies: duplicates, corrupted TX frames */
+	uint64_t start_tsc, tsc_hz;
+	/* RX: frames through the layer, waiting for the stack */
+	struct rte_mbuf **ready;
+	uint32_t ready_head, ready_tail, ready_mask;
+	uint64_t ready_overflow; /* never expected: the device is asked for fewer frames */
+};
+
+/* ---- the spec --------------------------------------------------------------------------- */
+
+static int
+spec_error(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err != NULL && errlen > 0) {
+		va_start(ap, fmt);
+		vsnprintf(err, errlen, fmt, ap);
+		va_end(ap);
+	}
+	return -EINVAL;
+}
+
+/* "0.02" or "2%": 0..1. */
+static int
+parse_prob(const char *s, double *out)
+{
+	char *end;
+	double v;
+
+	if (!(s[0] >= '0' && s[0] <= '9') && s[0] != '.')
+		return -1;
+	v = strtod(s, &end);
+	if (end == s)
+		return -1;
+	if (*end == '%') {
+		v /= 100.0;
+		end++;
+	}
+	if (*end != '\0' || !(v >= 0.0 && v <= 1.0))
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* A duration into microseconds: a decimal number with unit us, ms or s; a bare number takes
+ * bare_us_per_unit (0: a unit is required). Returns the characters used, or -1. */
+static int
+parse_duration(const char *s, uint64_t bare_us_per_unit, uint64_t *out_us)
+{
+	char *end;
+	double v, unit;
+
+	if (!(s[0] >= '0' && s[0] <= '9') && s[0] != '.')
+		return -1;
+	v = strtod(s, &end);
+	if (end == s || !(v >= 0.0 && v < 1e12))
+		return -1;
+	if (strncmp(end, "us", 2) == 0) {
+		unit = 1;
+		end += 2;
+	} else if (strncmp(end, "ms", 2) == 0) {
+		unit = 1e3;
+		end += 2;
+	} else if (end[0] == 's') {
+		unit = 1e6;
+		end += 1;
+	} else if (bare_us_per_unit != 0) {
+		unit = (double)bare_us_per_unit;
+	} else {
+		return -1;
+	}
+	*out_us = (uint64_t)(v * unit + 0.5);
+	return (int)(end - s);
+}
+
+static int
+parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+
+	if (!(s[0] >= '0' && s[0] <= '9'))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 0);
+	if (*end != '\0' || errno == ERANGE || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/* "START+LEN[/PERIOD]", milliseconds unless a unit is given. */
+static int
+parse_blackout(const char *s, struct rf_impair_dir_conf *c)
+{
+	uint64_t start, len, period = 0;
+	int n;
+
+	if ((n = parse_duration(s, 1000, &start)) < 0 || s[n] != '+')
+		return -1;
+	s += n + 1;
+	if ((n = parse_duration(s, 1000, &len)) < 0 || len == 0)
+		return -1;
+	s += n;
+	if (*s == '/') {
+		s++;
+		if ((n = parse_duration(s, 1000, &period)) < 0 || period < len)
+			return -1;
+		s += n;
+	}
+	if (*s != '\0')
+		return -1;
+	c->blackout_start_us = start;
+	c->blackout_len_us = len;
+	c->blackout_period_us = period;
+	return 0;
+}
+
+/* Applies one KEY=VALUE (KEY without its rx./tx. prefix) to c. 0, or -1 for a bad value, -2
+ * for an unknown key. */
+static int
+apply_key(struct rf_impair_dir_conf *c, const char *key, size_t klen, const char *val)
+{
+#define KEY(name) (klen == sizeof(name) - 1 && strncmp(key, name, klen) == 0)
+	uint64_t u;
+	int n;
+
+	if (KEY("drop"))
+		return parse_prob(val, &c->drop);
+	if (KEY("dup"))
+		return parse_prob(val, &c->dup);
+	if (KEY("reorder"))
+		return parse_prob(val, &c->reorder);
+	if (KEY("corrupt"))
+		return parse_prob(val, &c->corrupt);
+	if (KEY("reorder_gap")) {
+		if (parse_u64(val, RF_IMPAIR_QUEUE_MAX, &u) < 0 || u == 0)
+			return -1;
+		c->reorder_gap = (uint32_t)u;
+		return 0;
+	}
+	if (KEY("reorder_max")) {
+		if ((n = parse_duration(val, 0, &u)) < 0 || val[n] != '\0' || u == 0)
+			return -1;
+		c->reorder_max_us = u;
+		return 0;
+	}
+	if (KEY("delay")) {
+		/* D or D@P */
+		if ((n = parse_duration(val, 0, &u)) < 0)
+			return -1;
+		if (val[n] == '@') {
+			if (parse_prob(val + n + 1, &c->delay) < 0)
+				return -1;
+		} else if (val[n] == '\0') {
+			c->delay = u > 0 ? 1.0 : 0.0;
+		} else {
+			return -1;
+		}
+		c->delay_us = u;
+		if (u == 0)
+			c->delay = 0.0;
+		return 0;
+	}
+	if (KEY("blackout"))
+		return parse_blackout(val, c);
+	return -2;
+#undef KEY
+}
+
+static const char *const value_help[] = {
+	"drop", "a probability (0..1, or a percentage like 2%)",
+	"dup", "a probability (0..1, or a percentage like 2%)",
+	"reorder", "a probability (0..1, or a percentage like 2%)",
+	"corrupt", "a probability (0..1, or a percentage like 2%)",
+	"reorder_gap", "a count of frames (1..65536)",
+	"reorder_max", "a duration with unit (500us, 2ms, 1s)",
+	"delay", "a duration with unit, optionally @probability (200us, 1ms@0.1)",
+	"blackout", "START+LEN or START+LEN/PERIOD, ms unless a unit is given (1000+300ms)",
+	"seed", "a number (0..2^64-1)",
+	"queue", "a count of frames (1..65536)",
+	"dir", "rx, tx or both",
+	NULL,
+};
+
+static const char *
+help_for(const char *key, size_t klen)
+{
+	for (int i = 0; value_help[i] != NULL; i += 2)
+		if (strlen(value_help[i]) == klen && strncmp(value_help[i], key, klen) == 0)
+			return value_help[i + 1];
+	return "?";
+}
+
+static void
+dir_defaults(struct rf_impair_dir_conf *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->reorder_gap = RF_IMPAIR_REORDER_GAP_DEFAULT;
+	c->reorder_max_us = RF_IMPAIR_REORDER_MAX_US_DEFAULT;
+}
+
+/*
+ * Three passes over the tokens, so that order does not matter: the global keys (seed, queue,
+ * dir), then the keys without a prefix (for the directions dir= names), then the rx./tx.
+ * ones, which override them for their direction.
+ */
+int
+rf_impair_parse(const char *spec, struct rf_impair_conf *conf, char *err, size_t errlen)
+{
+	char buf[1024];
+	char *tok, *save;
+	unsigned int dirs = (1u << RF_IMPAIR_RX) | (1u << RF_IMPAIR_TX);
+
+	memset(conf, 0, sizeof(*conf));
+	conf->seed = 1;
+	conf->queue = RF_IMPAIR_QUEUE_DEFAULT;
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++)
+		dir_defaults(&conf->dir[d]);
+	if (spec == NULL || spec[0] == '\0')
+		return spec_error(err, errlen, "empty impairment spec");
+	if (strlen(spec) >= sizeof(buf))
+		return spec_error(err, errlen, "impairment spec longer than %zu characters",
+				  sizeof(buf) - 1);
+
+	for (int pass = 0; pass < 3; pass++) {
+		strcpy(buf, spec);
+		for (tok = strtok_r(buf, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+			char *eq = strchr(tok, '=');
+			const char *key = tok, *val;
+			size_t klen;
+			int only = -1, rc;
+			uint64_t u;
+
+			if (eq == NULL || eq == tok || eq[1] == '\0')
+				return spec_error(err, errlen,
+						  "bad token \"%s\": expected KEY=VALUE", tok);
+			klen = (size_t)(eq - tok);
+			val = eq + 1;
+			if (klen > 3 && (strncmp(key, "rx.", 3) == 0 || strncmp(key, "tx.", 3) == 0)) {
+				only = key[0] == 'r' ? RF_IMPAIR_RX : RF_IMPAIR_TX;
+				key += 3;
+				klen -= 3;
+			}
+			if (klen == 4 && strncmp(key, "seed", 4) == 0 && only < 0) {
+				if (pass == 0 && parse_u64(val, UINT64_MAX, &conf->seed) < 0)
+					goto bad_value;
+				continue;
+			}
+			if (klen == 5 && strncmp(key, "queue", 5) == 0 && only < 0) {
+				if (pass != 0)
+					continue;
+				if (parse_u64(val, RF_IMPAIR_QUEUE_MAX, &u) < 0 || u == 0)
+					goto bad_value;
+				conf->queue = (uint32_t)u;
+				continue;
+			}
+			if (klen == 3 && strncmp(key, "dir", 3) == 0 && only < 0) {
+				if (pass != 0)
+					continue;
+				if (strcmp(val, "rx") == 0)
+					dirs = 1u << RF_IMPAIR_RX;
+				else if (strcmp(val, "tx") == 0)
+					dirs = 1u << RF_IMPAIR_TX;
+				else if (strcmp(val, "both") == 0 || strcmp(val, "rx|tx") == 0)
+					dirs = (1u << RF_IMPAIR_RX) | (1u << RF_IMPAIR_TX);
+				else
+					goto bad_value;
+				continue;
+			}
+			if ((pass == 1 && only >= 0) || (pass == 2 && only < 0))
+				continue;
+			for (int d = 0; d < RF_IMPAIR_DIRS; d++) {
+				struct rf_impair_dir_conf scratch;
+
+				if (pass == 0) { /* check only; applied in the next passes */
+					dir_defaults(&scratch);
+					rc = apply_key(&scratch, key, klen, val);
+				} else if (only == d || (only < 0 && (dirs & (1u << d)))) {
+					rc = apply_key(&conf->dir[d], key, klen, val);
+				} else {
+					continue;
+				}
+				if (rc == -2)
+					return spec_error(err, errlen,
+							  "bad token \"%s\": unknown key \"%.*s\" "
+							  "(drop, dup, reorder, reorder_gap, "
+							  "reorder_max, corrupt, delay, blackout, "
+							  "seed, queue, dir; rx./tx. prefixes)",
+							  tok, (int)klen, key);
+				if (rc < 0)
+					goto bad_value;
+				if (pass == 0)
+					break;
+			}
+			continue;
+bad_value:
+			return spec_error(err, errlen, "bad token \"%s\": the value of %.*s must be %s",
+					  tok, (int)klen, key, help_for(key, klen));
+		}
+	}
+	return 0;
+}
+
+bool
+rf_impair_conf_active(const struct rf_impair_conf *conf)
+{
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++) {
+		const struct rf_impair_dir_conf *c = &conf->dir[d];
+
+		if (c->drop > 0 || c->dup > 0 || c->reorder > 0 || c->corrupt > 0 || c->delay > 0 ||
+		    c->blackout_len_us > 0)
+			return true;
+	}
+	return false;
+}
+
+int
+rf_impair_describe(const struct rf_impair_conf *conf, char *buf, size_t len)
+{
+	static const char *const name[RF_IMPAIR_DIRS] = {"rx", "tx"};
+	size_t used = 0;
+	int n;
+
+#define OUT(...)                                                                         \
+	do {                                                                             \
+		n = snprintf(buf + used, used < len ? len - used : 0, __VA_ARGS__);      \
+		if (n > 0)                                                               \
+			used += (size_t)n;                                               \
+	} while (0)
+	if (len > 0)
+		buf[0] = '\0';
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++) {
+		const struct rf_impair_dir_conf *c = &conf->dir[d];
+
+		OUT("%s%s:", d ? "; " : "", name[d]);
+		if (c->drop > 0)
+			OUT(" drop %g%%", c->drop * 100);
+		if (c->dup > 0)
+			OUT(" dup %g%%", c->dup * 100);
+		if (c->reorder > 0)
+			OUT(" reorder %g%% (gap %" PRIu32 ", max %" PRIu64 " us)", c->reorder * 100,
+			    c->reorder_gap, c->reorder_max_us);
+		if (c->corrupt > 0)
+			OUT(" corrupt %g%%", c->corrupt * 100);
+		if (c->delay > 0)
+			OUT(" delay %" PRIu64 " us (%g%%)", c->delay_us, c->delay * 100);
+		if (c->blackout_len_us > 0)
+			OUT(" blackout %" PRIu64 "+%" PRIu64 " ms%s", c->blackout_start_us / 1000,
+			    c->blackout_len_us / 1000, c->blackout_period_us ? " every" : "");
+		if (c->blackout_period_us > 0)
+			OUT(" %" PRIu64 " ms", c->blackout_period_us / 1000);
+		if (!(c->drop > 0 || c->dup > 0 || c->reorder > 0 || c->corrupt > 0 ||
+		      c->delay > 0 || c->blackout_len_us > 0))
+			OUT(" none");
+	}
+	OUT("; seed %" PRIu64 ", queue %" PRIu32, conf->seed, conf->queue);
+#undef OUT
+	return (int)used;
+}
+
+/* ---- life ------------------------------------------------------------------------------- */
+
+struct rf_impair *
+rf_impair_create(const struct rf_impair_conf *conf, uint16_t port_id, struct rte_mempool *pool,
+		 uint64_t now_tsc, uint64_t tsc_hz)
+{
+	struct rf_impair *im = calloc(1, sizeof(*im));
+	uint32_t ready = 1;
+
+	if (im == NULL)
+		return NULL;
+	im->pool = pool;
+	im->start_tsc = now_tsc;
+	im->tsc_hz = tsc_hz;
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++) {
+		struct impair_dir *dir = &im->dir[d];
+		/* one stream per port and direction, all from the one seed */
+		uint64_t s = conf->seed ^ ((uint64_t)port_id << 32) ^ ((uint64_t)d << 48);
+
+		dir->conf = conf->dir[d];
+		dir->rng = rf_impair_rand(&s);
+		dir->delay_tsc = dir->conf.delay_us * tsc_hz / 1000000;
+		dir->reorder_max_tsc = dir->conf.reorder_max_us * tsc_hz / 1000000;
+		if (fifo_init(&dir->reorder, conf->queue) != 0 ||
+		    fifo_init(&dir->delay, conf->queue) != 0)
+			goto fail;
+	}
+	/* Room for everything the FIFOs can release at once, plus two bursts' growth. */
+	while (ready < 2 * conf->queue + 4 * RF_IMPAIR_RX_BURST_MAX)
+		ready <<= 1;
+	im->ready = calloc(ready, sizeof(*im->ready));
+	if (im->ready == NULL)
+		goto fail;
+	im->ready_mask = ready - 1;
+	return im;
+fail:
+	rf_impair_destroy(im);
+	return NULL;
+}
+
+void
+rf_impair_destroy(struct rf_impair *im)
+{
+	if (im == NULL)
+		return;
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++) {
+		fifo_free(&im->dir[d].reorder);
+		fifo_free(&im->dir[d].delay);
+	}
+	if (im->ready != NULL)
+		while (im->ready_tail != im->ready_head)
+			rte_pktmbuf_free(im->ready[im->ready_head++ & im->ready_mask]);
+	free(im->ready);
+	free(im);
+}
+
+void
+rf_impair_counters(const struct rf_impair *im, int dir, struct rf_impair_counters *out)
+{
+	*out = im->dir[dir].cnt;
+}
+
+unsigned int
+rf_impair_held(const struct rf_impair *im)
+{
+	unsigned int n = im->ready_tail - im->ready_head;
+
+	for (int d = 0; d < RF_IMPAIR_DIRS; d++)
+		n += fifo_len(&im->dir[d].reorder) + fifo_len(&im->dir[d].delay);
+	return n;
+}
+
+/* ---- the stages ------------------------------------------------------------------------- */
+
+static bool
+in_blackout(const struct rf_impair *im, const struct rf_impair_dir_conf *c, uint64_t now_tsc)
+{
+	uint64_t t_us, start = c->blackout_start_us;
+
+	if (c->blackout_len_us == 0 || now_tsc < im->start_tsc)
+		return false;
+	t_us = (uint64_t)((double)(now_tsc - im->start_tsc) * 1e6 / (double)im->tsc_hz);
+	if (t_us < start)
+		return false;
+	if (c->blackout_period_us == 0)
+		return t_us - start < c->blackout_len_us;
+	return (t_us - start) % c->blackout_period_us < c->blackout_len_us;
+}
+
+/* Before a TX frame's bit is flipped: the checksums the device was asked to fill, filled
+ * here, so that the flip is what a receiver finds wrong. m is one contiguous segment. */
+static void
+finish_tx_checksums(struct rte_mbuf *m)
+{
+	uint64_t fl = m->ol_flags;
+	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, m->l2_len);
+
+	if (!(fl & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)))
+		return;
+	if (fl & RTE_MBUF_F_TX_IPV4) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		if (fl & RTE_MBUF_F_TX_IP_CKSUM) {
+			ip->hdr_checksum = 0;
+			ip->hdr_checksum = rte_ipv4_cksum(ip);
+		}
+		if ((fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM) {
+			struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + m->l3_len);
+
+			tcp->cksum = 0;
+			tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
+		}
+	} else if ((fl & RTE_MBUF_F_TX_IPV6) &&
+		   (fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM) {
+		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + m->l3_len);
+
+		tcp->cksum = 0;
+		tcp->cksum = rte_ipv6_udptcp_cksum(ip6, tcp);
+	}
+	m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK);
+}
+
+/* Flips one random bit past the Ethernet header. Returns the frame to go on with (on TX a
+ * copy replaces m), and sets *done when a bit was flipped. */
+static struct rte_mbuf *
+corrupt(struct rf_impair *im, struct impair_dir *dir, int d, struct rte_mbuf *m, bool *done)
+{
+	uint64_t r = rf_impair_rand(&dir->rng);
+	uint32_t off, bit = (uint32_t)(r & 7);
+	struct rte_mbuf *seg;
+
+	*done = false;
+	if (m->pkt_len <= RTE_ETHER_HDR_LEN)
+		return m;
+	if (d == RF_IMPAIR_TX) {
+		struct rte_mbuf *c = rte_pktmbuf_copy(m, im->pool, 0, UINT32_MAX);
+
+		if (c == NULL)
+			return m; /* no memory for the copy: this frame stays intact */
+		if (c->nb_segs > 1 && rte_pktmbuf_linearize(c) != 0) {
+			rte_pktmbuf_free(c);
+			return m;
+		}
+		rte_pktmbuf_free(m);
+		m = c;
+		finish_tx_checksums(m);
+	} else {
+		/* whatever the device verified no longer holds: lwIP verifies in software */
+		m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);
+	}
+	off = RTE_ETHER_HDR_LEN + (uint32_t)((r >> 3) % (m->pkt_len - RTE_ETHER_HDR_LEN));
+	for (seg = m; seg != NULL && off >= seg->data_len; seg = seg->next)
+		off -= seg->data_len;
+	if (seg == NULL)
+		return m;
+	*rte_pktmbuf_mtod_offset(seg, uint8_t *, off) ^= (uint8_t)(1u << bit);
+	*done = true;
+	return m;
+}
+
+static void
+delay_stage(struct impair_dir *dir, struct rte_mbuf *m, uint64_t now_tsc, rf_impair_out *out,
+	    void *arg)
+{
+	if (chance(&dir->rng, dir->conf.delay)) {
+		if (fifo_len(&dir->delay) == dir->delay.cap)
+			out(arg, fifo_pop(&dir->delay)); /* full: the oldest goes early */
+		fifo_push(&dir->delay, m, now_tsc + dir->delay_tsc, 0);
+		dir->cnt.delayed++;
+		return;
+	}
+	out(arg, m);
+}
+
+static void
+reorder_stage(struct impair_dir *dir, struct rte_mbuf *m, uint64_t now_tsc, rf_impair_out *out,
+	      void *arg)
+{
+	if (chance(&dir->rng, dir->conf.reorder) && fifo_len(&dir->reorder) < dir->reorder.cap) {
+		fifo_push(&dir->reorder, m, now_tsc + dir->reorder_max_tsc,
+			  dir->passed + dir->conf.reorder_gap);
+		dir->cnt.reordered++;
+		return;
+	}
+	delay_stage(dir, m, now_tsc, out, arg);
+	dir->passed++;
+	/* held frames whose gap has passed follow this one */
+	while (fifo_len(&dir->reorder) != 0 && fifo_front(&dir->reorder)->due_seq <= dir->passed)
+		delay_stage(dir, fifo_pop(&dir->reorder), now_tsc, out, arg);
+}
+
+void
+rf_impair_frame(struct rf_impair *im, int d, struct rte_mbuf *m, uint64_t now_tsc,
+		rf_impair_out *out, void *arg)
+{
+	struct impair_dir *dir = &im->dir[d];
+	struct rte_mbuf *copy = NULL;
+	bool flipped;
+
+	if (in_blackout(im, &dir->conf, now_tsc)) {
+		dir->cnt.blackout_dropped++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (chance(&dir->rng, dir->conf.drop)) {
+		dir->cnt.dropped++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	if (chance(&dir->rng, dir->conf.corrupt)) {
+		m = corrupt(im, dir, d, m, &flipped);
+		if (flipped)
+			dir->cnt.corrupted++;
+	}
+	if (chance(&dir->rng, dir->conf.dup)) {
+		copy = rte_pktmbuf_copy(m, im->pool, 0, UINT32_MAX);
+		if (copy != NULL)
+			dir->cnt.duplicated++;
+	}
+	reorder_stage(dir, m, now_tsc, out, arg);
+	if (copy != NULL)
+		reorder_stage(dir, copy, now_tsc, out, arg);
+}
+
+unsigned int
+rf_impair_release(struct rf_impair *im, int d, uint64_t now_tsc, unsigned int max,
+		  rf_impair_out *out, void *arg)
+{
+	struct impair_dir *dir = &im->dir[d];
+	unsigned int n = 0;
+
+	/* Every pop yields at most one frame out (a full delay FIFO swaps one for one). */
+	while (n < max && fifo_len(&dir->reorder) != 0 &&
+	       fifo_front(&dir->reorder)->due_tsc <= now_tsc) {
+		delay_stage(dir, fifo_pop(&dir->reorder), now_tsc, out, arg);
+		n++;
+	}
+	while (n < max && fifo_len(&dir->delay) != 0 && fifo_front(&dir->delay)->due_tsc <= now_tsc) {
+		out(arg, fifo_pop(&dir->delay));
+		n++;
+	}
+	return n;
+}
+
+/* ---- on a port -------------------------------------------------------------------------- */
+
+int
+rf_port_impair(struct rf_port *port, const struct rf_impair_conf *conf, struct rte_mempool *pool)
+{
+	char text[512];
+
+	port->impair = rf_impair_create(conf, port->id, pool, rte_rdtsc(), rte_get_tsc_hz());
+	if (port->impair == NULL) {
+		fprintf(stderr, "port %u (%s): out of memory for the impairment queues\n", port->id,
+			port->name);
+		return -ENOMEM;
+	}
+	rf_impair_describe(conf, text, sizeof(text));
+	/* NOTICE: a user must see that the wire is impaired on purpose */
+	RF_LOG(NOTICE, drivers, "port %u (%s): impairment on: %s\n", port->id, port->name, text);
+	return 0;
+}
+
+static void
+ready_push(void *arg, struct rte_mbuf *m)
+{
+	struct rf_impair *im = arg;
+
+	if (im->ready_tail - im->ready_head > im->ready_mask) {
+		im->ready_overflow++;
+		rte_pktmbuf_free(m);
+		return;
+	}
+	im->ready[im->ready_tail++ & im->ready_mask] = m;
+}
+
+static inline uint32_t
+ready_free(const struct rf_impair *im)
+{
+	return im->ready_mask + 1 - (im->ready_tail - im->ready_head);
+}
+
+uint16_t
+rf_impair_rx_room(const struct rf_impair *im, uint16_t n)
+{
+	/* a burst of k frames may come out as 2k, plus every reorder-held frame released */
+	uint32_t free = ready_free(im), held = fifo_len(&im->dir[RF_IMPAIR_RX].reorder);
+
+	if (n > RF_IMPAIR_RX_BURST_MAX)
+		n = RF_IMPAIR_RX_BURST_MAX;
+	if (free < held + 2)
+		return 0;
+	free = (free - held) / 2;
+	return free < n ? (uint16_t)free : n;
+}
+
+uint16_t
+rf_impair_rx(struct rf_impair *im, struct rte_mbuf **pkts, uint16_t got, uint16_t n,
+	     uint64_t now_tsc)
+{
+	uint16_t i;
+
+	rf_impair_release(im, RF_IMPAIR_RX, now_tsc, ready_free(im), ready_push, im);
+	for (i = 0; i < got; i++)
+		rf_impair_frame(im, RF_IMPAIR_RX, pkts[i], now_tsc, ready_push, im);
+	for (i = 0; i < n && im->ready_head != im->ready_tail; i++)
+		pkts[i] = im->ready[im->ready_head++ & im->ready_mask];
+	return i;
+}
+
+static void
+tx_out(void *arg, struct rte_mbuf *m)
+{
+	rf__port_enqueue(arg, m);
+}
+
+void
+rf_impair_tx(struct rf_port *port, struct rte_mbuf *m)
+{
+	rf_impair_frame(port->impair, RF_IMPAIR_TX, m, rte_rdtsc(), tx_out, port);
+}
+
+/* Only into free room: rf__port_enqueue() would flush, and this runs inside the flush. */
+static void
+tx_out_noflush(void *arg, struct rte_mbuf *m)
+{
+	struct rf_port *port = arg;
+
+	port->tx_buf[port->tx_len++] = m;
+}
+
+void
+rf_impair_tx_release(struct rf_port *port)
+{
+	rf_impair_release(port->impair, RF_IMPAIR_TX, rte_rdtsc(), RF_TX_QUEUE - port->tx_len,
+			  tx_out_noflush, port);
+}
