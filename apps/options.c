@@ -40,6 +40,7 @@
 
 static int opt_ip(struct rf_app *app, const char *v, void *arg);
 static int opt_gw(struct rf_app *app, const char *v, void *arg);
+static int opt_ip6(struct rf_app *app, const char *v, void *arg);
 static int opt_mac(struct rf_app *app, const char *v, void *arg);
 static int opt_port(struct rf_app *app, const char *v, void *arg);
 static int opt_duration(struct rf_app *app, const char *v, void *arg);
@@ -54,6 +55,10 @@ static const struct rf_app_option common_options[] = {
 	{"ip", "A.B.C.D/len", "address and prefix length of the stack (default " DEFAULT_IP ")",
 	 opt_ip},
 	{"gw", "A.B.C.D", "default gateway, inside the --ip subnet (default: none)", opt_gw},
+	{"ip6", "ADDR/64",
+	 "IPv6 address of the stack, prefix 64 (default 2001:2::2/64 on the embedded default, "
+	 "else none)",
+	 opt_ip6},
 	{"mac", "aa:bb:cc:dd:ee:ff", "MAC address of the port (default: the device's)", opt_mac},
 	{"port", "N", "TCP port (default: the program's, see above)", opt_port},
 	{"duration", "SECONDS", "stop after this long; 0 runs until SIGINT/SIGTERM (default 0)",
@@ -208,6 +213,29 @@ opt_gw(struct rf_app *app, const char *v, void *arg)
 		return rf_app_opt_error(app, "malformed address \"%s\" (expected A.B.C.D)", v);
 	app->cfg.gw = v;
 	return 0;
+}
+
+static int
+opt_ip6(struct rf_app *app, const char *v, void *arg)
+{
+	const char *slash = strchr(v, '/');
+	char addr[INET6_ADDRSTRLEN];
+	unsigned char bytes[16];
+	size_t n = slash != NULL ? (size_t)(slash - v) : strlen(v);
+
+	(void)arg;
+	if (n >= sizeof(addr))
+		goto malformed;
+	memcpy(addr, v, n);
+	addr[n] = '\0';
+	if (inet_pton(AF_INET6, addr, bytes) != 1)
+		goto malformed;
+	if (slash != NULL && strcmp(slash + 1, "64") != 0)
+		return rf_app_opt_error(app, "prefix length %s: only /64 is supported", slash + 1);
+	app->cfg.ip6 = v;
+	return 0;
+malformed:
+	return rf_app_opt_error(app, "malformed address \"%s\" (expected ADDR/64)", v);
 }
 
 static int
