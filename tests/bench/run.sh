@@ -1,0 +1,483 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
+# rawflow against the Linux kernel, side by side (issue 7): `./run bench [--quick]`.
+#
+#   tests/bench/run.sh [--quick | --smoke] [--docs]
+#     (default)  the full run: 5 runs per point, 4 s each, 1/16/64/256 connections,
+#                plus tests/bench/zerocopy.sh; about 10 minutes
+#     --quick    3 runs per point, 2 s each, 1/16/64 connections: about 2-3 minutes
+#     --smoke    1 run per point, under a second each: checks the plumbing and the JSON
+#     --docs     also regenerate docs/benchmarks.md (and its plots) from this run
+#
+# Each scenario runs on both systems back to back, on the same two CPUs (the server on the
+# first CPU this script may use, the client on the second), interleaved run by run and with
+# the order flipped every round, because this VM switches between a fast and a slow mode
+# (about 2x apart) between runs and even within one: a median over interleaved runs, with
+# its min-max spread, is the figure; one run is not.
+#
+#   rawflow: two rawflow processes joined by a DPDK net_memif link (no system call on the
+#            data path), one core each, in a namespace of their own (the memif control
+#            socket is abstract); 198.18.2.1 (server) and 198.18.2.2 (client).
+#   Linux:   two namespaces joined by a veth pair, 198.18.1.1 (server) and 198.18.1.2
+#            (client); the kernel's TCP with its defaults (TSO/GRO on veth), C programs
+#            (tests/bench/kecho.c, kload.c) or the stock tools (iperf3, nginx, wrk).
+#   HTTP:    wrk against rf-httpd on its embedded net_tap default (the kernel's TCP on the
+#            client side, so only the server differs) vs wrk against nginx over the veth.
+#
+# Scenarios (records in build/bench/results.json, see tests/bench/collect.py):
+#   rpc                 64 B echo, closed loop, depth 1, at 1/16/64(/256) connections:
+#                       rf-load -> rf-echo vs kload -> kecho. Requests/s, p50/p99/p99.9.
+#   rtt                 the 1-connection point's p50 (the round trip).
+#   latency_under_load  open loop at 50% of Linux's measured 64-connection rate, 64
+#                       connections: p99 (rf-load --rate vs kload --rate).
+#   bulk                one flow, MTU 1500: rf-iperf --client -> rf-iperf vs iperf3 -c ->
+#                       iperf3 -s. Gbit/s and busy cycles per byte (both ends).
+#   short_flows         connect, 64 B request, 64 B answer, close; 16 slots; connections/s.
+#   idle_conns          not measured (rf-load cannot hold idle connections; see the report).
+#   http                wrk -t1 -c64 GET /64: rf-httpd vs nginx; requests/s and server
+#                       cycles per request (rf-httpd's busy cycles; nginx's CPU time from
+#                       /proc/PID/task/*/schedstat at the TSC rate).
+# Plus a perf profile (cpu-clock) of rf-echo under the 64-connection load.
+#
+# Output in build/bench/ ($RF_BENCH_DIR): results.json, machine.json, raw.jsonl (every run),
+# perf-rf-echo.txt, benchmarks.md and *.png (tests/bench/report.py).
+#
+# Bounds and cleanup: every client run is under `timeout`; tests/integration/lib.sh's traps
+# kill every process started here and delete the namespaces (with their veths and memif
+# sockets) on any exit. Traffic goes only to 198.18.0.0/15 inside those namespaces. No
+# hugepages are reserved (memif and net_tap run with --no-huge).
+#
+# Exit status: 0 when every run worked, 1 when some run failed (results are still written,
+# the failed runs are null in the records), 2 on a bad command line.
+set -uo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=../integration/lib.sh
+. "$here/../integration/lib.sh"
+
+mode=full docs=0
+for a in "$@"; do
+	case $a in
+	--quick) mode=quick ;;
+	--smoke) mode=smoke ;;
+	--docs) docs=1 ;;
+	-h | --help)
+		sed -n '4,9s/^# \{0,1\}//p' "$0"
+		exit 0
+		;;
+	*)
+		echo "run.sh: unknown option '$a' (try --help)" >&2
+		exit 2
+		;;
+	esac
+done
+
+case $mode in
+full) runs=5 dur=4 conns_list="1 16 64 256" bulk_t=4 short_n=15000 wrk_d=4 perf_s=4 ;;
+quick) runs=3 dur=2 conns_list="1 16 64" bulk_t=2 short_n=5000 wrk_d=2 perf_s=2 ;;
+smoke) runs=1 dur=0.5 conns_list="1 16" bulk_t=1 short_n=500 wrk_d=1 perf_s=0 ;;
+esac
+short_slots=16
+http_conns=64
+
+rf_init bench
+out=${RF_BENCH_DIR:-$RF_BUILD/bench}
+mkdir -p "$out"
+raw=$out/raw.jsonl
+: >"$raw"
+rm -f "$out/results.json" "$out/perf-rf-echo.txt"
+collect() { "$RF_PY" "$here/collect.py" "$@"; }
+SECONDS=0
+
+echo_bin='' load_bin='' iperf_bin='' httpd_bin=''
+rf_app echo_bin rf-echo
+rf_app load_bin rf-load
+rf_app iperf_bin rf-iperf
+rf_app httpd_bin rf-httpd
+
+# ---- the kernel side's C programs -----------------------------------------------------------
+bin=$out/bin
+mkdir -p "$bin"
+for p in kload kecho; do
+	extra=()
+	[ "$p" = kload ] && extra=("$RF_SRC/apps/histogram.c")
+	if ! cc -O2 -std=gnu11 -Wall -Wextra -Werror -I"$RF_SRC/apps" -o "$bin/$p" \
+		"$here/$p.c" "${extra[@]}"; then
+		rf_fail "compile tests/bench/$p.c"
+		rf_finish
+	fi
+done
+
+cpu0=$(rf_first_cpu)
+cpu1=$("$RF_PY" -c 'import os; c = sorted(os.sched_getaffinity(0)); print(c[1] if len(c) > 1 else c[0])')
+[ "$cpu0" != "$cpu1" ] || rf_say "only one CPU: client and server share it (figures meaningless)"
+
+# ---- namespaces -----------------------------------------------------------------------------
+mns='' lsrv='' lcli='' tns=''
+rf_ns_new mns memif
+rf_ns_new lsrv lsrv
+rf_ns_new lcli lcli
+rf_ns_new tns tap
+if ! ip link add rfbv0 netns "$lsrv" type veth peer name rfbv1 netns "$lcli"; then
+	rf_fail "create a veth pair between $lsrv and $lcli"
+	rf_finish
+fi
+ip -n "$lsrv" addr add 198.18.1.1/24 dev rfbv0
+ip -n "$lcli" addr add 198.18.1.2/24 dev rfbv1
+ip -n "$lsrv" link set rfbv0 up
+ip -n "$lcli" link set rfbv1 up
+# The client makes tens of thousands of short flows and keeps each in TIME-WAIT: a wider port
+# range and reuse of TIME-WAIT ports for new outgoing connections (timestamps are on), in the
+# client's namespace only.
+ip netns exec "$lcli" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
+LSRV=198.18.1.1
+
+# ---- helpers --------------------------------------------------------------------------------
+memif_n=0
+# memif_eal VAR ROLE CPU: EAL arguments of one end of a fresh memif link (server: a new socket
+# name; client: the latest server's).
+memif_eal() {
+	local _role=$2 _cpu=$3
+	[ "$_role" = server ] && memif_n=$((memif_n + 1))
+	local -n _arr=$1
+	_arr=(--no-huge --no-pci --no-shconf -m 512 -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
+		--vdev="net_memif0,role=$_role,socket=$RF_TMP/memif-$memif_n.sock" --)
+}
+MEMIF_DEVARGS="net_memif0,role=server|client,socket=<tmp>/memif-N.sock (abstract); EAL --no-huge --no-pci --no-shconf -m 512 -l <cpu>"
+
+# wait_line LOG REGEX SECONDS PID: until LOG (in RF_TMP) has a line matching REGEX.
+wait_line() {
+	local log=$RF_TMP/$1 deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		rf_alive "$4" || return 1
+		grep -qE "$2" "$log" 2>/dev/null && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+# wait_listen NS ADDR:PORT SECONDS PID: until a socket listens on ADDR:PORT in NS.
+wait_listen() {
+	local deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		rf_alive "$4" || return 1
+		ip netns exec "$1" ss -Hltn "src $2" 2>/dev/null | grep -q . && return 0
+		sleep 0.1
+	done
+	return 1
+}
+
+tsc_hz() {
+	if [ ! -s "$RF_TMP/tsc_hz" ]; then
+		"$RF_PY" -c 'import re; print(int(float(re.search(r"cpu MHz\s*:\s*([0-9.]+)", open("/proc/cpuinfo").read()).group(1)) * 1e6))' >"$RF_TMP/tsc_hz"
+	fi
+	cat "$RF_TMP/tsc_hz"
+}
+note_tsc() { # STATS_FILE: remember the TSC rate rawflow measured
+	[ -s "$RF_TMP/tsc_hz" ] && return 0
+	"$RF_PY" -c 'import json, sys; print(json.load(open(sys.argv[1]))["tsc_hz"])' "$1" \
+		>"$RF_TMP/tsc_hz" 2>/dev/null || rm -f "$RF_TMP/tsc_hz"
+}
+
+# order ROUND: the two systems in this round's order (flipped every round).
+order() { if [ $(($1 % 2)) = 1 ]; then echo "rawflow linux"; else echo "linux rawflow"; fi; }
+
+# A run is bounded by its own --duration/--requests and, whatever happens, by this.
+bound() { "$RF_PY" -c 'import sys; print(int(float(sys.argv[1])) + 30)' "$1"; }
+
+# ---- servers for the request/response scenarios ------------------------------------------------
+# rf-echo polls its CPU all the time, so it is stopped (SIGSTOP) while Linux runs and resumed
+# for rawflow's runs; kecho sleeps in epoll_wait when idle.
+epid='' kpid=''
+start_echo_servers() {
+	local eal=()
+	memif_eal eal server "$cpu0"
+	rf_start epid "$mns" rf-echo.log "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 --port 7 \
+		--stats "$RF_TMP/echo-stats.json"
+	# Ready once its loop runs (first status line): a memif client that connects before the
+	# server's port started is turned away and does not try again.
+	if ! wait_line rf-echo.log '^rf-echo: .* \| flows' 30 "$epid"; then
+		rf_fail "rf-echo came up as memif server"
+		return 1
+	fi
+	kill -STOP "$epid"
+	rf_start kpid "$lsrv" kecho.log taskset -c "$cpu0" "$bin/kecho" --port 7
+	if ! wait_line kecho.log '^listening' 10 "$kpid"; then
+		rf_fail "kecho started"
+		return 1
+	fi
+}
+stop_echo_servers() {
+	local rc
+	kill -CONT "$epid" 2>/dev/null
+	rf_stop "$epid" rc || rf_fail "rf-echo stopped on SIGINT"
+	rf_stop "$kpid" rc
+}
+
+load_eal=()
+# rpc_run SYSTEM SCENARIO POINT RUN DURATION CLIENT-ARGS...: one client run against the echo
+# servers, recorded.
+rpc_run() {
+	local sys=$1 scen=$2 point=$3 run=$4 d=$5 o=$RF_TMP/client.out
+	shift 5
+	if [ "$sys" = rawflow ]; then
+		kill -CONT "$epid"
+		memif_eal load_eal client "$cpu1"
+		rf_timeout "$(bound "$d")" ip netns exec "$mns" "$load_bin" "${load_eal[@]}" \
+			--ip 198.18.2.2/24 --to 198.18.2.1:7 --duration "$d" --json --quiet \
+			--stats "$RF_TMP/load-stats.json" "$@" </dev/null >"$o" 2>"$RF_TMP/client.err"
+		kill -STOP "$epid"
+		note_tsc "$RF_TMP/load-stats.json"
+	else
+		rf_timeout "$(bound "$d")" ip netns exec "$lcli" taskset -c "$cpu1" "$bin/kload" \
+			--to "$LSRV:7" --duration "$d" "$@" </dev/null >"$o" 2>"$RF_TMP/client.err"
+	fi
+	collect add "$raw" "$scen" "$point" "$sys" "$run" load "$o" ||
+		rf_fail "$sys $scen $point run $run: could not record"
+	grep -q '"requests"' "$o" || tail -n 5 "$RF_TMP/client.err" | sed 's/^/    /'
+}
+
+scenario_rpc() {
+	local i c s
+	rf_say "== RPC echo, 64 B, closed loop: $runs runs x ${dur}s per point and system"
+	for i in $(seq "$runs"); do
+		for c in $conns_list; do
+			for s in $(order "$i"); do
+				rpc_run "$s" rpc "$c" "$i" "$dur" --conns "$c" --size 64
+			done
+		done
+	done
+}
+
+profile_rf_echo() {
+	local lp st=0
+	[ "$perf_s" != 0 ] || return 0
+	if ! command -v perf >/dev/null; then
+		echo "perf not installed (linux-perf)" >"$out/perf-rf-echo.txt"
+		return 0
+	fi
+	rf_say "== perf profile of rf-echo (cpu-clock, ${perf_s}s) under 64 connections"
+	kill -CONT "$epid"
+	memif_eal load_eal client "$cpu1"
+	ip netns exec "$mns" timeout -k 5 $((perf_s + 20)) "$load_bin" "${load_eal[@]}" \
+		--ip 198.18.2.2/24 --to 198.18.2.1:7 --duration $((perf_s + 2)) --conns 64 --quiet \
+		</dev/null >/dev/null 2>&1 &
+	lp=$!
+	rf_pids+=("$lp")
+	sleep 1
+	rf_timeout $((perf_s + 20)) perf record -q -e cpu-clock -g -p "$epid" -o "$RF_TMP/perf.data" \
+		-- sleep "$perf_s" >"$RF_TMP/perf.log" 2>&1 || st=$?
+	wait "$lp" 2>/dev/null
+	kill -STOP "$epid"
+	if [ "$st" = 0 ] && [ -s "$RF_TMP/perf.data" ]; then
+		{
+			echo "# perf record -e cpu-clock -g -p <rf-echo> -- sleep $perf_s, 64 connections of 64 B echo"
+			echo "# self time by symbol (perf report --no-children --sort dso,symbol -g none)"
+			perf report -i "$RF_TMP/perf.data" --stdio --no-children --sort dso,symbol -g none \
+				--percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
+		} >"$out/perf-rf-echo.txt"
+	else
+		{ echo "perf record failed (status $st):"; tail -n 5 "$RF_TMP/perf.log"; } >"$out/perf-rf-echo.txt"
+	fi
+}
+
+scenario_latency_under_load() {
+	local i s rate point top
+	top=${conns_list##* }
+	[ "$top" -ge 64 ] 2>/dev/null && top=64
+	# 50% of Linux's median closed-loop rate at that many connections, measured above.
+	rate=$("$RF_PY" - "$raw" "$top" <<'PY'
+import json, statistics, sys
+v = [r["metrics"]["rps"] for r in map(json.loads, open(sys.argv[1]))
+     if r.get("scenario") == "rpc" and r.get("point") == sys.argv[2] and r.get("system") == "linux" and r.get("ok")]
+print(int(statistics.median(v) / 2) if v else 50000)
+PY
+)
+	point="${top}c@${rate}/s"
+	rf_say "== latency under load: open loop, $top connections, $rate requests/s (50% of Linux's max)"
+	for i in $(seq "$runs"); do
+		for s in $(order "$i"); do
+			rpc_run "$s" latency_under_load "$point" "$i" "$dur" --conns "$top" --size 64 \
+				--rate "$rate"
+		done
+	done
+}
+
+scenario_short_flows() {
+	local i s
+	rf_say "== short flows: $short_n connections per run, $short_slots at a time"
+	for i in $(seq "$runs"); do
+		for s in $(order "$i"); do
+			rpc_run "$s" short_flows "${short_slots} slots" "$i" 30 --short-flows \
+				--conns "$short_slots" --requests "$short_n"
+		done
+	done
+}
+
+# ---- bulk -----------------------------------------------------------------------------------
+scenario_bulk() {
+	local i s spid ipid rc eal=() point="1 flow, MTU 1500"
+	rf_say "== bulk: one flow for ${bulk_t}s"
+	rf_start ipid "$lsrv" iperf3-server.log taskset -c "$cpu0" iperf3 -s -B "$LSRV"
+	if ! wait_listen "$lsrv" "$LSRV:5201" 10 "$ipid"; then
+		rf_fail "iperf3 -s started"
+		collect skip "$raw" bulk "$point" "iperf3 -s did not start"
+		return 1
+	fi
+	for i in $(seq "$runs"); do
+		for s in $(order "$i"); do
+			if [ "$s" = rawflow ]; then
+				memif_eal eal server "$cpu0"
+				rm -f "$RF_TMP/iperf-srv.json" "$RF_TMP/iperf-cli.json"
+				rf_start spid "$mns" rf-iperf.log "$iperf_bin" "${eal[@]}" --ip 198.18.2.1/24 \
+					--stats "$RF_TMP/iperf-srv.json"
+				if wait_line rf-iperf.log '^rf-iperf: .* \| flows' 30 "$spid"; then
+					memif_eal eal client "$cpu1"
+					rf_timeout "$(bound "$bulk_t")" ip netns exec "$mns" "$iperf_bin" "${eal[@]}" \
+						--ip 198.18.2.2/24 --client 198.18.2.1 --time "$bulk_t" --quiet \
+						--stats "$RF_TMP/iperf-cli.json" </dev/null >"$RF_TMP/iperf-cli.out" \
+						2>"$RF_TMP/iperf-cli.err"
+				fi
+				rf_stop "$spid" rc
+				collect add "$raw" bulk "$point" rawflow "$i" rf_iperf "$RF_TMP/iperf-cli.json" \
+					"$RF_TMP/iperf-srv.json"
+			else
+				rf_timeout "$(bound "$bulk_t")" ip netns exec "$lcli" taskset -c "$cpu1" \
+					iperf3 -c "$LSRV" -t "$bulk_t" -J </dev/null >"$RF_TMP/iperf3.json" 2>&1
+				collect add "$raw" bulk "$point" linux "$i" iperf3 "$RF_TMP/iperf3.json" "$(tsc_hz)"
+			fi
+		done
+	done
+	rf_stop "$ipid" rc
+	collect skip "$raw" bulk "1 flow, MTU 9000" \
+		"rawflow has no MTU option yet (lwIP's TCP_MSS is 1460 at build time)"
+}
+
+# ---- HTTP: wrk against rf-httpd and nginx -----------------------------------------------------
+ngx_pid=''
+start_nginx() {
+	local d=$RF_TMP/nginx
+	mkdir -p "$d/www" "$d/tmp"
+	head -c 64 /dev/zero | tr '\0' 'x' >"$d/www/64"
+	cat >"$d/nginx.conf" <<EOF
+# One worker, no master: one process, pinned like rf-httpd, whose CPU time is the cost.
+worker_processes 1;
+master_process off;
+daemon off;
+pid $d/nginx.pid;
+error_log $d/error.log warn;
+events { worker_connections 4096; use epoll; }
+http {
+	access_log off;
+	keepalive_requests 100000000;
+	keepalive_timeout 60s;
+	tcp_nodelay on;
+	sendfile on;
+	open_file_cache max=16;
+	default_type application/octet-stream;
+	client_body_temp_path $d/tmp/body;
+	proxy_temp_path $d/tmp/proxy;
+	fastcgi_temp_path $d/tmp/fastcgi;
+	uwsgi_temp_path $d/tmp/uwsgi;
+	scgi_temp_path $d/tmp/scgi;
+	server {
+		listen $LSRV:80 backlog=4096;
+		root $d/www;
+	}
+}
+EOF
+	rf_start ngx_pid "$lsrv" nginx.log taskset -c "$cpu0" nginx -p "$d" -e "$d/error.log" \
+		-c "$d/nginx.conf"
+	if ! wait_listen "$lsrv" "$LSRV:80" 10 "$ngx_pid"; then
+		rf_fail "nginx started"
+		cat "$d/error.log" "$(rf_log nginx.log)" 2>/dev/null | tail -n 5
+		return 1
+	fi
+}
+
+cpu_ns() { # PID: CPU time of all its threads, in ns (schedstat's first field)
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
+}
+
+scenario_http() {
+	local i s hpid rc c0 c1 point="wrk -c$http_conns GET /64" have_nginx=1
+	rf_say "== HTTP: wrk -t1 -c$http_conns -d${wrk_d}s GET /64"
+	if ! command -v nginx >/dev/null; then
+		rf_say "nginx is not installed (apt-get install nginx-light): the Linux side is not measured"
+		have_nginx=0
+	elif ! start_nginx; then
+		have_nginx=0
+	fi
+	for i in $(seq "$runs"); do
+		for s in $(order "$i"); do
+			if [ "$s" = rawflow ]; then
+				rm -f "$RF_TMP/httpd.json"
+				rf_start hpid "$tns" rf-httpd.log taskset -c "$cpu0" "$httpd_bin" --quiet \
+					--stats "$RF_TMP/httpd.json"
+				if rf_wait_ready "$tns" "$hpid" rf-httpd.log; then
+					rf_timeout $((wrk_d + 30)) ip netns exec "$tns" taskset -c "$cpu1" wrk -t1 \
+						-c"$http_conns" -d"${wrk_d}s" --latency "http://$RF_STACK_IP/64" \
+						</dev/null >"$RF_TMP/wrk.out" 2>&1
+				fi
+				rf_stop "$hpid" rc
+				collect add "$raw" http "$point" rawflow "$i" wrk_rf "$RF_TMP/wrk.out" \
+					"$RF_TMP/httpd.json"
+				note_tsc "$RF_TMP/httpd.json"
+			elif [ "$have_nginx" = 1 ]; then
+				c0=$(cpu_ns "$ngx_pid")
+				rf_timeout $((wrk_d + 30)) ip netns exec "$lcli" taskset -c "$cpu1" wrk -t1 \
+					-c"$http_conns" -d"${wrk_d}s" --latency "http://$LSRV/64" \
+					</dev/null >"$RF_TMP/wrk.out" 2>&1
+				c1=$(cpu_ns "$ngx_pid")
+				collect add "$raw" http "$point" linux "$i" wrk_linux "$RF_TMP/wrk.out" \
+					$((c1 - c0)) "$(tsc_hz)"
+			fi
+		done
+	done
+	[ -n "$ngx_pid" ] && rf_stop "$ngx_pid" rc
+}
+
+# ---- the run --------------------------------------------------------------------------------
+rf_say "mode $mode: $runs runs per point; server on CPU $cpu0, client on CPU $cpu1; results in $out"
+if start_echo_servers; then
+	scenario_rpc
+	profile_rf_echo
+	scenario_latency_under_load
+	scenario_short_flows
+	stop_echo_servers
+else
+	for s in rpc latency_under_load short_flows; do
+		collect skip "$raw" "$s" - "the echo servers did not start"
+	done
+fi
+collect skip "$raw" idle_conns "0 idle" \
+	"rf-load has no option to hold idle connections open next to the load"
+collect skip "$raw" idle_conns "10000 idle" \
+	"rf-load has no option to hold idle connections open next to the load"
+scenario_bulk
+scenario_http
+
+if [ "$mode" = full ]; then
+	rf_say "== zero-copy vs forced copy (tests/bench/zerocopy.sh)"
+	RF_BENCH_RUNS=3 RF_BENCH_BYTES=$((64 * 1024 * 1024)) RF_BENCH_OUT=$out/zerocopy.json \
+		rf_timeout 400 bash "$here/zerocopy.sh" || rf_fail "zerocopy.sh"
+fi
+
+collect machine "$out/machine.json" "mode=$mode" "runs=$runs" "run_seconds=$dur" \
+	"server_cpu=$cpu0" "client_cpu=$cpu1" "tsc_hz=$(tsc_hz)" "memif_devargs=$MEMIF_DEVARGS" \
+	"tap_devargs=embedded default: --no-huge --no-pci --no-shconf, net_tap rf0, 198.18.0.2/24" \
+	"buildtype=$(meson introspect "$RF_BUILD" --buildoptions 2>/dev/null | "$RF_PY" -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)" \
+	"wall_seconds=$SECONDS"
+if collect results "$raw" "$out/results.json"; then
+	rf_pass "every run worked; $out/results.json"
+else
+	rf_fail "some runs failed (null in $out/results.json; raw.jsonl has the errors)"
+fi
+report_args=("$out")
+[ "$docs" = 1 ] && report_args+=(--docs "$RF_SRC/docs")
+if "$RF_PY" "$here/report.py" "${report_args[@]}"; then
+	rf_pass "report: $out/benchmarks.md$([ "$docs" = 1 ] && echo " and docs/benchmarks.md")"
+else
+	rf_fail "report.py"
+fi
+rf_say "took ${SECONDS}s"
+rf_finish
