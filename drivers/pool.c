@@ -23,9 +23,10 @@
 
 #include "rf_drivers.h"
 
-/* Header mbufs hold Ethernet + IPv6 + TCP with options (at most 14 + 40 + 60); they are also
- * used as indirect mbufs, which need no data room at all. */
-#define RF_HDR_DATA_ROOM 192
+/* Header mbufs hold Ethernet + IPv6 + TCP with options (at most 14 + 40 + 60 = 114 bytes)
+ * after the standard headroom (allocation leaves RTE_PKTMBUF_HEADROOM in front); they are
+ * also used as indirect mbufs, which need no data room at all. */
+#define RF_HDR_DATA_ROOM (RTE_PKTMBUF_HEADROOM + 128)
 #define RF_PKT_ELT_TOTAL 4096 /* one page per packet mbuf, all included */
 #define RF_POOL_CACHE 256
 #define RF_MAX_CHUNKS 64

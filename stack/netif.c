@@ -136,8 +136,12 @@ build_chain(struct rf_stack *s, struct pbuf *p, uint32_t *copied)
 		direct = q == p ? NULL : rf_pool_mbuf_of(q->payload);
 		if (direct == NULL && tail != NULL && !RTE_MBUF_CLONED(tail) &&
 		    rte_pktmbuf_tailroom(tail) >= q->len) {
-			/* small piece of lwIP's own memory: appended to the previous mbuf */
-			memcpy(rte_pktmbuf_append(tail, q->len), q->payload, q->len);
+			/* small piece of lwIP's own memory: appended to the previous mbuf (by
+			 * hand: rte_pktmbuf_append() would count it in tail's pkt_len, which is
+			 * head's when tail is head) */
+			memcpy(rte_pktmbuf_mtod_offset(tail, uint8_t *, tail->data_len), q->payload,
+			       q->len);
+			tail->data_len += q->len;
 			head->pkt_len += q->len;
 			*copied += q->len;
 			continue;
