@@ -35,9 +35,20 @@ rf_clock_tsc_hz(void)
 	return tsc_per_ms * 1000;
 }
 
+/* Test hook: when non-zero, "now" in milliseconds, instead of the TSC (see rf_clock_fake). */
+static uint64_t fake_ms;
+
+void
+rf_clock_fake(uint64_t now_ms)
+{
+	fake_ms = now_ms;
+}
+
 uint64_t
 rf_clock_ms(void)
 {
+	if (unlikely(fake_ms != 0))
+		return fake_ms;
 	return rte_rdtsc() / tsc_per_ms;
 }
 

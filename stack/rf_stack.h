@@ -105,6 +105,9 @@ struct rf_stack {
 /* After the EAL started (it measures the TSC); 0, or -1 when the TSC rate is unknown. */
 int rf_clock_init(void);
 uint64_t rf_clock_ms(void);
+/* For tests that drive TCP's timers deterministically: from now on rf_clock_ms() (and so
+ * sys_now() and the engine's timers) returns now_ms; 0 goes back to the TSC. */
+void rf_clock_fake(uint64_t now_ms);
 uint64_t rf_clock_tsc_hz(void);
 
 /* ---- timers (stack/timers.c) --------------------------------------------------------- */
