@@ -11,8 +11,8 @@
  *   return rf_app_run(&app);          runs until a signal or --duration, then stats, cleanup
  *
  * Options common to every program: --ip, --gw, --mac, --port, --duration, --stats, --quiet,
- * --mbufs, --copy, --impair, --help. They come after "--" when DPDK (EAL) arguments are given, as in
- * every DPDK program: `rf-echo -l 0 -a 0000:01:00.0 -- --port 7`.
+ * --mbufs, --copy, --impair, --pcap, --pcap-snaplen, --help. They come after "--" when DPDK
+ * (EAL) arguments are given, as in every DPDK program: `rf-echo -l 0 -a 0000:01:00.0 -- --port 7`.
  *
  * Exit codes: 0 clean stop, 1 failure at run time (start-up, listen, writing the stats file),
  * 2 bad command line.

@@ -32,6 +32,9 @@
 /* Bounds that catch typos; not limits of the stack. */
 #define MAX_MBUFS (64u * 1024 * 1024)
 #define MAX_DURATION_S (365.0 * 24 * 3600)
+/* --pcap-snaplen: an Ethernet + IPv6 + TCP header at least; pcapng's customary maximum. */
+#define MIN_SNAPLEN 64
+#define MAX_SNAPLEN 262144
 
 /* getopt_long() values: common options are COMMON_BASE + index, program options
  * PROGRAM_BASE + index (above any character). */
@@ -49,6 +52,8 @@ static int opt_quiet(struct rf_app *app, const char *v, void *arg);
 static int opt_mbufs(struct rf_app *app, const char *v, void *arg);
 static int opt_copy(struct rf_app *app, const char *v, void *arg);
 static int opt_impair(struct rf_app *app, const char *v, void *arg);
+static int opt_pcap(struct rf_app *app, const char *v, void *arg);
+static int opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg);
 
 /* --help is handled by the parser itself and listed last in the help text. */
 static const struct rf_app_option common_options[] = {
@@ -72,6 +77,10 @@ static const struct rf_app_option common_options[] = {
 	 "dup=P, reorder=P, corrupt=P, delay=T[@P], blackout=S+L[/R], seed=N, "
 	 "dir=rx|tx|both (P: 0..1 or N%; all keys in docs/apps.md)",
 	 opt_impair},
+	{"pcap", "FILE", "capture every frame, both ways, into FILE (pcapng: tshark -r FILE)",
+	 opt_pcap},
+	{"pcap-snaplen", "BYTES", "bytes kept of each captured frame (default: all)",
+	 opt_pcap_snaplen},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -283,35 +292,63 @@ opt_duration(struct rf_app *app, const char *v, void *arg)
 	return rf_app_parse_seconds(app, v, MAX_DURATION_S, &app->duration_s);
 }
 
-/* The file is written at exit; find out now, before the run, whether that can work. */
+/* An output file (--stats, --pcap) is written later; find out now, before the run, whether
+ * that can work. 0, or -1 with the error recorded. */
 static int
-opt_stats(struct rf_app *app, const char *v, void *arg)
+check_writable(struct rf_app *app, const char *v)
 {
 	char dir[PATH_MAX];
 	const char *slash;
 
-	(void)arg;
 	if (v[0] == '\0')
 		return rf_app_opt_error(app, "empty file name");
-	if (strcmp(v, "-") != 0) {
-		if (access(v, F_OK) == 0) {
-			if (access(v, W_OK) != 0)
-				return rf_app_opt_error(app, "cannot write \"%s\": %s", v,
-							strerror(errno));
-		} else {
-			slash = strrchr(v, '/');
-			if (slash == NULL)
-				snprintf(dir, sizeof(dir), ".");
-			else if (slash == v)
-				snprintf(dir, sizeof(dir), "/");
-			else
-				snprintf(dir, sizeof(dir), "%.*s", (int)(slash - v), v);
-			if (access(dir, W_OK | X_OK) != 0)
-				return rf_app_opt_error(app, "cannot create \"%s\": %s: %s", v,
-							dir, strerror(errno));
-		}
+	if (access(v, F_OK) == 0) {
+		if (access(v, W_OK) != 0)
+			return rf_app_opt_error(app, "cannot write \"%s\": %s", v, strerror(errno));
+	} else {
+		slash = strrchr(v, '/');
+		if (slash == NULL)
+			snprintf(dir, sizeof(dir), ".");
+		else if (slash == v)
+			snprintf(dir, sizeof(dir), "/");
+		else
+			snprintf(dir, sizeof(dir), "%.*s", (int)(slash - v), v);
+		if (access(dir, W_OK | X_OK) != 0)
+			return rf_app_opt_error(app, "cannot create \"%s\": %s: %s", v, dir,
+						strerror(errno));
 	}
+	return 0;
+}
+
+static int
+opt_stats(struct rf_app *app, const char *v, void *arg)
+{
+	(void)arg;
+	if (strcmp(v, "-") != 0 && check_writable(app, v) != 0)
+		return -1;
 	app->stats_path = v;
+	return 0;
+}
+
+static int
+opt_pcap(struct rf_app *app, const char *v, void *arg)
+{
+	(void)arg;
+	if (check_writable(app, v) != 0)
+		return -1;
+	app->cfg.pcap = v;
+	return 0;
+}
+
+static int
+opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (rf_app_parse_u64(app, v, MIN_SNAPLEN, MAX_SNAPLEN, &n) < 0)
+		return -1;
+	app->cfg.pcap_snaplen = (unsigned int)n;
 	return 0;
 }
 

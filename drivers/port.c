@@ -133,6 +133,12 @@ rf_port_flush(struct rf_port *port)
 		if (port->tx_len == 0)
 			return;
 	}
+	/* --pcap: frames not captured yet, before the device takes (and may free) them */
+	if (unlikely(port->cap != NULL) && port->tx_captured < port->tx_len) {
+		rf_capture_burst(port->cap, port->id, port->tx_buf + port->tx_captured,
+				 port->tx_len - port->tx_captured, true);
+		port->tx_captured = port->tx_len;
+	}
 	do {
 		n = rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
 		sent += n;
@@ -143,6 +149,7 @@ rf_port_flush(struct rf_port *port)
 	}
 	/* The tail the ring would not take waits for the next pass, in order. */
 	port->tx_len -= sent;
+	port->tx_captured = port->cap != NULL ? port->tx_len : 0;
 	if (port->tx_len != 0 && sent != 0)
 		memmove(port->tx_buf, port->tx_buf + sent, port->tx_len * sizeof(port->tx_buf[0]));
 }

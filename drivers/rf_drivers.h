@@ -108,9 +108,11 @@ struct rf_port {
 	struct rf_port_caps caps;
 	char name[64];
 	uint16_t tx_len;
+	uint16_t tx_captured; /* frames at the head of tx_buf already captured (--pcap) */
 	struct rte_mbuf *tx_buf[RF_TX_QUEUE];
 	struct rf_port_stats stats;
 	struct rf_impair *impair; /* NULL: no impairment (drivers/impair.c) */
+	struct rf_capture *cap;   /* NULL: no capture (drivers/capture.c) */
 };
 
 /* Number of ports the EAL probed. */
@@ -241,6 +243,34 @@ uint16_t rf_impair_rx_room(const struct rf_impair *im, uint16_t n);
 uint16_t rf_impair_rx(struct rf_impair *im, struct rte_mbuf **pkts, uint16_t got, uint16_t n,
 		      uint64_t now_tsc);
 void rf_impair_tx_release(struct rf_port *port);
+
+/* ---- packet capture (drivers/capture.c) -------------------------------------------------
+ *
+ * Frames both ways into a pcapng file (rte_pcapng), one interface block per port. Frames are
+ * copied at once into the capture's own small pool and written in batches from the loop;
+ * what cannot be copied or written is counted as dropped, never printed. */
+struct rf_capture;
+
+struct rf_capture_stats {
+	uint64_t frames;  /* frames written to the file */
+	uint64_t bytes;   /* bytes written (pcapng blocks) */
+	uint64_t dropped; /* frames not captured: no capture buffer, or the file write failed */
+};
+
+/* Creates path (truncated if it exists) and writes the pcapng header and one interface block
+ * per probed port; call after the ports exist. snaplen 0: whole frames. 0 or a negative
+ * errno after one line naming the cause. */
+int rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen);
+/* Copies n frames (RX: as received; tx: before the device, offloaded checksums filled in
+ * the copy). The frames themselves are not touched. */
+void rf_capture_burst(struct rf_capture *cap, uint16_t port_id, struct rte_mbuf *const *pkts,
+		      uint16_t n, bool tx);
+/* Writes the copies waiting in the batch (one writev); from the loop, once per pass. */
+void rf_capture_flush(struct rf_capture *cap);
+void rf_capture_stats(const struct rf_capture *cap, struct rf_capture_stats *out);
+/* Writes what is pending and a statistics block per port, closes the file, logs a summary
+ * line. Call while the ports still exist. NULL is ignored. */
+void rf_capture_close(struct rf_capture *cap);
 
 /* ---- frames and offloads (drivers/offload.c) ----------------------------------------- */
 

@@ -124,6 +124,8 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 	}
 	sc->pkt_mbufs = cfg != NULL && cfg->mbufs ? cfg->mbufs : RF_DEFAULT_MBUFS;
 	sc->force_copy = cfg != NULL && cfg->force_copy;
+	sc->pcap = cfg != NULL ? cfg->pcap : NULL;
+	sc->pcap_snaplen = cfg != NULL ? cfg->pcap_snaplen : 0;
 	if (cfg != NULL && cfg->impair != NULL) {
 		char err[256];
 

@@ -103,6 +103,9 @@ struct rf_config {
 	const char *impair;   /* NULL, or a seeded bad wire on every port, for tests: drop, dup,
 				 reorder, corrupt, delay, blackout, e.g. "drop=0.02,reorder=2%,
 				 seed=7" (docs/apps.md, --impair); counted in struct rf_stats */
+	const char *pcap;     /* NULL, or a file that receives every frame of every port, both
+				 ways, as pcapng (tshark -r FILE); created or truncated at start */
+	unsigned int pcap_snaplen; /* bytes kept of each captured frame; 0: whole frames */
 };
 
 /* Checks an impairment spec (struct rf_config's impair) without starting anything: 0, or

@@ -78,6 +78,13 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 		if (i == 0)
 			netif_set_default(&ifc->nif);
 	}
+	if (conf->pcap != NULL) { /* after the ports exist (one interface block each) */
+		rc = rf_capture_open(&s->cap, conf->pcap, conf->pcap_snaplen);
+		if (rc != 0)
+			goto fail;
+		for (uint16_t i = 0; i < s->nports; i++)
+			s->ifs[i].port.cap = s->cap;
+	}
 	if (conf->embedded) {
 		/* kernel side of the wire: the first address of the stack's subnet that is not
 		 * the stack's own (198.18.0.1 next to 198.18.0.2) */
@@ -132,6 +139,8 @@ rf_stack_poll(struct rf_stack *s)
 
 			if (n == 0)
 				break;
+			if (unlikely(s->cap != NULL)) /* --pcap: as received, before lwIP sees it */
+				rf_capture_burst(s->cap, s->ifs[i].port.id, pkts, n, false);
 			rf_netif_input(&s->ifs[i], pkts, n);
 			got += n;
 			if (n < RF_RX_BURST)
@@ -144,6 +153,8 @@ rf_stack_poll(struct rf_stack *s)
 	for (uint16_t i = 0; i < s->nports; i++)
 		if (s->ifs[i].port.tx_len || s->ifs[i].port.impair) /* held frames may be due */
 			rf_port_flush(&s->ifs[i].port);
+	if (s->cap != NULL)
+		rf_capture_flush(s->cap); /* this pass's captured frames: one write */
 	return got;
 }
 
@@ -164,6 +175,13 @@ rf_stack_read_port_stats(struct rf_stack *s)
 void
 rf_stack_fini(struct rf_stack *s)
 {
+	if (s->cap != NULL) { /* queued frames out (and captured), then the file closed */
+		rf_stack_reclaim(s);
+		rf_capture_close(s->cap);
+		s->cap = NULL;
+		for (uint16_t i = 0; i < s->nports; i++)
+			s->ifs[i].port.cap = NULL;
+	}
 	for (uint16_t i = 0; i < s->nports; i++) {
 		netif_remove(&s->ifs[i].nif);
 		rf_port_close(&s->ifs[i].port);

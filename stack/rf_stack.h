@@ -71,6 +71,8 @@ struct rf_stack_conf {
 	bool force_copy;        /* send by copying even where the device could chain (benchmarks) */
 	bool embedded;          /* the process runs on the embedded default (tap rf0) */
 	const char *impair;     /* NULL, or an impairment spec for every port (drivers/impair.c) */
+	const char *pcap;       /* NULL, or a pcapng file capturing every port both ways */
+	uint32_t pcap_snaplen;  /* bytes kept per captured frame; 0: whole frames */
 };
 
 struct rf_iface {
@@ -99,6 +101,7 @@ struct rf_stack {
 	/* flow/'s completion phase, called once per loop pass; returns completions run */
 	unsigned int (*completions)(void *arg);
 	void *completions_arg;
+	struct rf_capture *cap; /* --pcap, or NULL (each port points to it too) */
 } __rte_cache_aligned;
 
 /* ---- clock (stack/clock.c) ----------------------------------------------------------- */
