@@ -141,7 +141,7 @@ on_poll(struct rf_loop *l, void *arg)
 
 	if (app->spec->poll != NULL)
 		app->spec->poll(l, app->arg);
-	now = rf_now_ns();
+	now = rf_loop_now_ns(l);
 	if (now < app->next_event_ns || app->stopping)
 		return;
 	if (now >= app->end_ns) {

@@ -142,6 +142,9 @@ typedef void(rf_poll_cb)(struct rf_loop *l, void *arg);
 void rf_loop_set_poll(struct rf_loop *l, rf_poll_cb *cb, void *arg);
 /* Monotonic time from the CPU's time-stamp counter. */
 uint64_t rf_now_ns(void);
+/* The same clock, read once at the start of the loop's current pass: free to call from
+ * callbacks and poll hooks, which run within a pass (a pass takes microseconds). */
+uint64_t rf_loop_now_ns(const struct rf_loop *l);
 
 /* Counters of the loop (one core). "Payload" is TCP payload; "copied" is payload the stack
  * copied, zero on the zero-copy paths. */

@@ -45,6 +45,14 @@ rf_clock_fake(uint64_t now_ms)
 }
 
 uint64_t
+rf_clock_ms_at(uint64_t tsc)
+{
+	if (unlikely(fake_ms != 0))
+		return fake_ms;
+	return tsc / tsc_per_ms;
+}
+
+uint64_t
 rf_clock_ms(void)
 {
 	if (unlikely(fake_ms != 0))

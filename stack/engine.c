@@ -128,7 +128,7 @@ fail:
 }
 
 unsigned int
-rf_stack_poll(struct rf_stack *s)
+rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 {
 	struct rte_mbuf *pkts[RF_RX_BURST];
 	unsigned int got = 0;
@@ -147,7 +147,7 @@ rf_stack_poll(struct rf_stack *s)
 				break;
 		}
 	}
-	rf_timers_run(s->timers, rf_clock_ms());
+	rf_timers_run(s->timers, rf_clock_ms_at(now_tsc));
 	if (s->completions != NULL)
 		got += s->completions(s->completions_arg);
 	for (uint16_t i = 0; i < s->nports; i++)

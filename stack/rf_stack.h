@@ -108,6 +108,8 @@ struct rf_stack {
 /* After the EAL started (it measures the TSC); 0, or -1 when the TSC rate is unknown. */
 int rf_clock_init(void);
 uint64_t rf_clock_ms(void);
+/* Milliseconds at TSC value tsc (the fake time when one is set). */
+uint64_t rf_clock_ms_at(uint64_t tsc);
 /* For tests that drive TCP's timers deterministically: from now on rf_clock_ms() (and so
  * sys_now() and the engine's timers) returns now_ms; 0 goes back to the TSC. */
 void rf_clock_fake(uint64_t now_ms);
@@ -129,7 +131,7 @@ void rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n);
  * one-line message printed naming the cause. */
 int rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf);
 /* One pass of the loop; returns the work done: frames received plus completions run. */
-unsigned int rf_stack_poll(struct rf_stack *s);
+unsigned int rf_stack_poll(struct rf_stack *s, uint64_t now_tsc);
 void rf_stack_fini(struct rf_stack *s);
 /* Flushes TX batches and lets devices free what they sent (before counting buffers). */
 void rf_stack_reclaim(struct rf_stack *s);
