@@ -103,6 +103,39 @@
  * short-flow clients do not run out of ephemeral ports twice as fast. */
 #define TCP_MSL 30000
 
+/* ---- security (issue 9; docs/security.md) ---------------------------------------------- */
+/* What a peer that does not play by the rules can make lwIP do: each knob here is one
+ * defence; stack/patches/ holds the fixes to lwIP's own code that these rely on. */
+
+/* lwIP's hooks are declared in rf_lwip_hooks.h (stack/include), implemented in stack/. */
+#define LWIP_HOOK_FILENAME "rf_lwip_hooks.h"
+/* RFC 6528 initial sequence numbers (stack/isn.c): a keyed hash of the 4-tuple plus a 4 us
+ * clock. lwIP's default counts up by its timer ticks: guessable from one SYN-ACK. */
+#define LWIP_HOOK_TCP_ISN rf__tcp_isn
+/* RFC 5961 section 7: challenge ACKs within a per-process budget of about 1000 a second
+ * (stack/challenge_ack.c); the hook point is added to lwIP by stack/patches/0003. */
+#define LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED(pcb) rf__tcp_challenge_ack_allowed()
+
+/* Out-of-order data per flow. Every queued out-of-order segment pins the mbuf it arrived in:
+ * one 4 KiB element of the core's packet pool (drivers/pool.c; 65535 elements by default,
+ * shared by the RX rings, all received data and all sends), whatever its payload. Unbounded,
+ * one peer sending 1-byte segments into a 2 MiB window asks for 2 million mbufs: the pool
+ * runs dry and every flow of the core stops receiving. With these bounds one flow pins at
+ * most 1024 mbufs (4 MiB, 1.6% of the default pool) and, since stack/patches/0002 keeps the
+ * queue inside the window, at most TCP_WND bytes. 1024 full-sized segments are 1.4 MiB, 70%
+ * of a window, so ordinary loss recovery is barely affected: beyond the bound lwIP drops the
+ * highest segments (and their SACK blocks) and the sender retransmits them.
+ * Per core there is no separate bound: 64 flows at their limit hold the default pool
+ * (docs/security.md says what that means). */
+#define TCP_OOSEQ_MAX_PBUFS 1024
+#define TCP_OOSEQ_MAX_BYTES TCP_WND
+
+/* SYN floods: TCP_LISTEN_BACKLOG (above) makes each listener count its half-open
+ * connections (SYN_RCVD, until accepted) against the backlog flow/ passes (255, lwIP's u8
+ * maximum); stack/patches/0005 makes a full backlog drop its oldest half-open connection for
+ * a new SYN instead of refusing all SYNs for 20 s (TCP_SYN_RCVD_TIMEOUT). No SYN cookies
+ * (docs/security.md). */
+
 /* ---- statistics and debugging -------------------------------------------------------- */
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0

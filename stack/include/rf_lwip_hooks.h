@@ -1,0 +1,25 @@
+/*
+ * lwIP's hooks in rawflow (LWIP_HOOK_FILENAME): lwIP's TCP sources include this file, and
+ * lwipopts.h maps each LWIP_HOOK_* to a function declared here.
+ *
+ *   LWIP_HOOK_TCP_ISN                   rf__tcp_isn (stack/isn.c): RFC 6528 initial sequence
+ *                                       numbers, for passive and active opens
+ *   LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED rf__tcp_challenge_ack_allowed (stack/challenge_ack.c):
+ *                                       the RFC 5961 section 7 budget; the hook itself is
+ *                                       added to lwIP by stack/patches/0003
+ *
+ * Both run inside lwIP's input processing, on the core that owns the stack; neither fails.
+ */
+#ifndef RF_LWIP_HOOKS_H
+#define RF_LWIP_HOOKS_H
+
+#include "lwip/arch.h"
+#include "lwip/ip_addr.h"
+
+u32_t rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
+		  u16_t remote_port);
+
+/* 1 when one more challenge ACK may be sent now, 0 when this second's budget is spent. */
+int rf__tcp_challenge_ack_allowed(void);
+
+#endif /* RF_LWIP_HOOKS_H */

@@ -1,0 +1,55 @@
+/*
+ * stack/: the defences of issue 9 that live in rawflow's own code (docs/security.md has the
+ * whole picture, including the lwIP patches in stack/patches/).
+ *
+ *   isn.c            RFC 6528 initial sequence numbers: ISN = M + F(4-tuple, secret), with
+ *                    F = SipHash-2-4 (libsodium's crypto_shorthash) under a 16-byte secret
+ *                    drawn from libsodium's random source once per process, and M a clock
+ *                    ticking every 4 microseconds (RFC 793's ISN clock)
+ *   challenge_ack.c  RFC 5961 section 7: at most about RF_CHALLENGE_ACK_LIMIT challenge ACKs
+ *                    per second per process; each second's budget is drawn at random from
+ *                    [limit/2, 3*limit/2), as Linux does since CVE-2016-5696, so that an
+ *                    off-path attacker cannot count the budget to learn about connections
+ *
+ * lwIP reaches both through its hooks (include/rf_lwip_hooks.h). The functions here are the
+ * pure parts, with the key and the time passed in, so tests can drive them.
+ */
+#ifndef RF_SECURITY_H
+#define RF_SECURITY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RF_ISN_KEY_BYTES 16 /* crypto_shorthash_KEYBYTES (SipHash-2-4) */
+#define RF_ISN_TUPLE_MAX 38 /* two (family byte, 16 address bytes, 2 port bytes) */
+
+/* Draws the process's ISN secret (and starts libsodium). Idempotent; the ISN hook calls it
+ * on first use. 0, or -1 (with a message) when libsodium cannot start. */
+int rf_isn_init(void);
+
+/* The ISN for a connection whose 4-tuple was serialised by rf_isn_tuple(), at time now_ns
+ * (any monotonic nanosecond clock). */
+uint32_t rf_isn_compute(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *tuple, size_t len,
+			uint64_t now_ns);
+
+/* Serialises an IPv4 4-tuple (addresses in network order, ports in host order) into buf
+ * (RF_ISN_TUPLE_MAX bytes); returns the length. */
+size_t rf_isn_tuple_v4(uint8_t *buf, uint32_t local_ip_be, uint16_t local_port,
+		       uint32_t remote_ip_be, uint16_t remote_port);
+
+/* Challenge ACKs per second per process (Linux's default tcp_challenge_ack_limit). */
+#define RF_CHALLENGE_ACK_LIMIT 1000
+
+struct rf_challenge_budget {
+	uint32_t second; /* the second the budget is for, from the millisecond clock */
+	uint32_t left;   /* challenge ACKs still allowed in that second */
+	bool started;
+};
+
+/* Takes one challenge ACK from the budget at time now_ms; true when it may be sent. A new
+ * second refills the budget with limit / 2 + rnd(limit), so rnd is called only then. */
+bool rf_challenge_ack_take(struct rf_challenge_budget *b, uint32_t now_ms, uint32_t limit,
+			   uint32_t (*rnd)(uint32_t upper_bound));
+
+#endif /* RF_SECURITY_H */

@@ -1,0 +1,433 @@
+/*
+ * Suite "security", part tcp_input: crafted segments against lwIP's TCP input, as patched by
+ * stack/patches/ and configured by stack/include/lwipopts.h (docs/security.md).
+ *
+ * Each test reads like a trace: segments in (th_send, from tcp_harness.h), segments out
+ * (th.out), what the application saw (th.received, th.conn_err). The suite is compiled, with
+ * its own copy of lwIP, under AddressSanitizer where the compiler has it, and every crafted
+ * frame sits in a heap buffer of exactly its size, so a read past a frame fails the test;
+ * a broken lwIP assertion aborts it. Each test runs in its own process (check's fork mode)
+ * and ends by checking that lwIP holds nothing any more.
+ *
+ * Grouped as the defences are:
+ *   isn        RFC 6528 sequence numbers (stack/isn.c)
+ *   options    patch 0001, option kind in the last byte of the options area
+ *   ooseq      patch 0002 and TCP_OOSEQ_MAX_PBUFS: the out-of-order queue stays in bounds
+ *   rfc5961    RSTs, SYNs and ACKs a blind attacker can send (lwIP, patches 0003 and 0004)
+ *   synflood   patch 0005, a full backlog drops its oldest half-open connection
+ */
+#include <string.h>
+
+#include "lwip/priv/tcp_priv.h"
+#include "lwip/tcp.h"
+
+#include "rf_lwip_hooks.h"
+#include "rf_security.h"
+#include "tcp_harness.h"
+#include "unit.h"
+
+#define PEER_PORT 40000
+
+static void
+setup(void)
+{
+	th_setup(8);
+}
+
+static void
+teardown(void)
+{
+	const char *leak;
+
+	th_teardown();
+	leak = th_leaks();
+	ck_assert_msg(leak == NULL, "after the test lwIP still holds %s", leak);
+}
+
+/* Handshake with window scaling declined: a receive window of exactly 65535 bytes. */
+static void
+connect_peer(void)
+{
+	ck_assert_msg(th_connect(PEER_PORT, -1), "handshake with the stack failed");
+	ck_assert_uint_eq(th.conn->rcv_wnd, 0xffff);
+}
+
+static uint8_t payload[65536];
+
+/* Sends [from, to) of the peer's stream as in-order segments of at most 1460 bytes. */
+static void
+send_range(uint32_t from, uint32_t to)
+{
+	while (from != to) {
+		uint16_t n = to - from > 1460 ? 1460 : (uint16_t)(to - from);
+
+		th_send(th.peer_ip, th.peer_port, from, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+			payload, n);
+		from += n;
+	}
+}
+
+/* ---- isn -------------------------------------------------------------------------------- */
+
+/* 10,000 connections from one peer (ports differ): no two consecutive differences between
+ * ISNs are equal, and the top four bits spread evenly over 16 buckets (625 expected each;
+ * 500..750 is five standard deviations). lwIP's own counter fails both at once. */
+START_TEST(test_isn_unpredictable_across_ports)
+{
+	ip_addr_t local = IPADDR4_INIT_BYTES(198, 18, 0, 2), remote = IPADDR4_INIT_BYTES(198, 18, 0, 1);
+	unsigned int buckets[16] = {0};
+	uint32_t prev = 0, prev_diff = 0;
+
+	for (int i = 0; i < 10000; i++) {
+		uint32_t isn = rf__tcp_isn(&local, 7, &remote, (u16_t)(30000 + i));
+		uint32_t diff = isn - prev;
+
+		if (i >= 2)
+			ck_assert_msg(diff != prev_diff, "ISN %d: same step %u as before", i, diff);
+		buckets[isn >> 28]++;
+		prev_diff = diff;
+		prev = isn;
+	}
+	for (int b = 0; b < 16; b++)
+		ck_assert_msg(buckets[b] >= 500 && buckets[b] <= 750,
+			      "ISNs %x0000000-%xfffffff: %u of 10000", b, b, buckets[b]);
+}
+END_TEST
+
+/* RFC 6528's clock: the same 4-tuple 4 microseconds later starts one higher; another key
+ * gives an unrelated ISN. */
+START_TEST(test_isn_same_tuple_follows_clock)
+{
+	uint8_t k1[RF_ISN_KEY_BYTES] = {1}, k2[RF_ISN_KEY_BYTES] = {2}, t[RF_ISN_TUPLE_MAX];
+	size_t n = rf_isn_tuple_v4(t, 0x020012c6, 7, 0x010012c6, 40000);
+
+	ck_assert_int_eq(rf_isn_init(), 0);
+	ck_assert_uint_eq(rf_isn_compute(k1, t, n, 4000) - rf_isn_compute(k1, t, n, 0), 1);
+	ck_assert_uint_eq(rf_isn_compute(k1, t, n, 4000000) - rf_isn_compute(k1, t, n, 0), 1000);
+	ck_assert_uint_ne(rf_isn_compute(k1, t, n, 0), rf_isn_compute(k2, t, n, 0));
+}
+END_TEST
+
+/* ---- options (patch 0001) --------------------------------------------------------------- */
+
+/* option kinds whose length byte lwIP reads: MSS, window scale, SACK permitted, timestamp,
+ * and one it does not know */
+static const uint8_t last_kinds[] = {2, 3, 4, 8, 30};
+
+/* A SYN whose options end in a bare kind (NOP NOP NOP kind): the frame ends there. */
+START_TEST(test_syn_option_kind_in_last_byte)
+{
+	uint8_t kind = last_kinds[_i];
+	uint8_t opts[4] = {1, 1, 1, kind};
+	uint32_t from = th.nout;
+
+	th_send(TH_PEER_IP, PEER_PORT, 5000, 0, TH_SYN, 0xffff, opts, 4, NULL, 0);
+	/* still answered: the malformed option is ignored, not the SYN */
+	ck_assert_uint_eq(th_count(from, TH_SYN | TH_ACK), 1);
+}
+END_TEST
+
+/* The same bare kind on segments of an established connection (tcp_process parses the
+ * options of every segment); the connection goes on and delivers data afterwards. */
+START_TEST(test_established_option_kind_in_last_byte)
+{
+	uint8_t kind = last_kinds[_i];
+	uint8_t opts[4] = {1, 1, 1, kind};
+
+	connect_peer();
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, th.rcv_nxt, TH_ACK, 0xffff, opts, 4, NULL,
+		0);
+	th_send_data("abc", 3);
+	th.snd_nxt += 3;
+	ck_assert_uint_eq(th.received, 3);
+	ck_assert_ptr_nonnull(th.conn);
+}
+END_TEST
+
+/* ---- ooseq (patch 0002, TCP_OOSEQ_MAX_PBUFS) --------------------------------------------- */
+
+/* The defect of issue 9: the last queued segment was trimmed to the window edge; a longer
+ * segment with the same sequence number replaces it and reaches past the window. Filling the
+ * hole then moves more bytes in order than the window holds: lwIP asserts (aborts) unless the
+ * replacement is trimmed too. Afterwards exactly one window was delivered. */
+START_TEST(test_ooseq_replacing_trimmed_last_segment_stays_in_window)
+{
+	uint32_t n0, w, edge;
+
+	connect_peer();
+	n0 = th.snd_nxt;
+	w = th.conn->rcv_wnd;
+	edge = n0 + w;
+	th_send(th.peer_ip, th.peer_port, n0 + 1460, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0, payload,
+		1460);
+	th_send(th.peer_ip, th.peer_port, edge - 500, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0, payload,
+		1000); /* appended, trimmed to 500 */
+	th_send(th.peer_ip, th.peer_port, edge - 500, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0, payload,
+		1400); /* replaces it: 900 bytes past the window */
+	send_range(n0, edge - 500);
+	ck_assert_ptr_nonnull(th.conn);
+	ck_assert_uint_eq(th.received, w);
+	ck_assert_uint_eq(th.conn->rcv_nxt, edge);
+	ck_assert_uint_eq(th.conn->rcv_wnd, 0);
+}
+END_TEST
+
+/* The other path: the first segment of an empty queue, reaching past the window. */
+START_TEST(test_ooseq_first_segment_past_window_is_trimmed)
+{
+	uint32_t n0, w, edge;
+
+	connect_peer();
+	n0 = th.snd_nxt;
+	w = th.conn->rcv_wnd;
+	edge = n0 + w;
+	th_send(th.peer_ip, th.peer_port, edge - 300, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0, payload,
+		1400);
+	ck_assert_ptr_nonnull(th.conn->ooseq);
+	ck_assert_uint_eq(th.conn->ooseq->len, 300);
+	send_range(n0, edge - 300);
+	ck_assert_uint_eq(th.received, w);
+	ck_assert_uint_eq(th.conn->rcv_wnd, 0);
+}
+END_TEST
+
+/* 1-byte segments with holes between them: each would pin a buffer (an mbuf in rawflow).
+ * The queue keeps at most TCP_OOSEQ_MAX_PBUFS of them. */
+START_TEST(test_ooseq_pbufs_bounded)
+{
+	uint32_t n0, queued = 0;
+
+	connect_peer();
+	n0 = th.snd_nxt;
+	for (uint32_t i = 1; i <= 3000; i++)
+		th_send(th.peer_ip, th.peer_port, n0 + 2 * i, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+			payload, 1);
+	for (struct tcp_seg *s = th.conn->ooseq; s != NULL; s = s->next)
+		queued += pbuf_clen(s->p);
+	ck_assert_uint_le(queued, TCP_OOSEQ_MAX_PBUFS);
+	ck_assert_uint_ge(queued, TCP_OOSEQ_MAX_PBUFS - 1);
+	ck_assert_int_le(th_frames_live, TCP_OOSEQ_MAX_PBUFS);
+}
+END_TEST
+
+/* ---- rfc5961 ----------------------------------------------------------------------------- */
+
+/* RFC 5961 3.2: an RST inside the window but not at RCV.NXT gets an ACK that tells the real
+ * peer where we are; the connection survives and still delivers. */
+START_TEST(test_rst_in_window_challenge_ack_and_survives)
+{
+	uint32_t from;
+	const struct th_seg *s;
+
+	connect_peer();
+	from = th.nout;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt + 1000, 0, TH_RST, 0, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th.nout - from, 1);
+	s = th_last();
+	ck_assert_uint_eq(s->flags & (TH_ACK | TH_RST | TH_SYN), TH_ACK);
+	ck_assert_uint_eq(s->ack, th.snd_nxt);
+	ck_assert_uint_eq(s->seq, th.rcv_nxt);
+	ck_assert_ptr_nonnull(th.conn);
+	th_send_data("live", 4);
+	ck_assert_uint_eq(th.received, 4);
+}
+END_TEST
+
+/* An RST exactly at RCV.NXT resets the connection, silently. */
+START_TEST(test_rst_exact_resets)
+{
+	uint32_t from;
+
+	connect_peer();
+	from = th.nout;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, 0, TH_RST, 0, NULL, 0, NULL, 0);
+	ck_assert_ptr_null(th.conn);
+	ck_assert_int_eq(th.conn_err, ERR_RST);
+	ck_assert_uint_eq(th.nout, from);
+}
+END_TEST
+
+/* An RST outside the window is dropped without an answer. */
+START_TEST(test_rst_outside_window_ignored)
+{
+	uint32_t from;
+
+	connect_peer();
+	from = th.nout;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt + 0x10000 + 10, 0, TH_RST, 0, NULL, 0, NULL,
+		0);
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt - 10, 0, TH_RST, 0, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th.nout, from);
+	ck_assert_ptr_nonnull(th.conn);
+}
+END_TEST
+
+/* RFC 5961 4.2: a SYN on an established connection, whatever its sequence number, gets a
+ * challenge ACK and changes nothing. */
+START_TEST(test_syn_on_established_challenge_ack)
+{
+	uint32_t from;
+
+	connect_peer();
+	from = th.nout;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt + 12345, 0, TH_SYN, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th.nout - from, 1);
+	ck_assert_uint_eq(th_last()->flags & (TH_ACK | TH_RST | TH_SYN), TH_ACK);
+	ck_assert_uint_eq(th_last()->ack, th.snd_nxt);
+	ck_assert_ptr_nonnull(th.conn);
+	ck_assert_uint_eq(th.accepted, 1);
+}
+END_TEST
+
+/* RFC 5961 5.2 / patch 0004: data whose ACK acknowledges bytes never sent (above SND.NXT) is
+ * not delivered; an ACK answers it. The same data with a good ACK then is. */
+START_TEST(test_data_with_ack_above_snd_nxt_not_delivered)
+{
+	uint32_t from;
+
+	connect_peer();
+	from = th.nout;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, th.rcv_nxt + 100000, TH_ACK | TH_PSH, 0xffff,
+		NULL, 0, "evil", 4);
+	ck_assert_uint_eq(th.received, 0);
+	ck_assert_uint_eq(th.conn->rcv_nxt, th.snd_nxt);
+	ck_assert_uint_eq(th_count(from, TH_ACK), 1);
+	th_send_data("good", 4);
+	ck_assert_uint_eq(th.received, 4);
+}
+END_TEST
+
+/* ... nor data whose ACK is older than SND.UNA - MAX.SND.WND (here 65535 before the ISN). */
+START_TEST(test_data_with_ack_too_old_not_delivered)
+{
+	connect_peer();
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, th.rcv_nxt - 70000, TH_ACK | TH_PSH, 0xffff,
+		NULL, 0, "evil", 4);
+	ck_assert_uint_eq(th.received, 0);
+	/* an old ACK that is still within MAX.SND.WND is acceptable (RFC 5961 5.2) */
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, th.rcv_nxt - 1000, TH_ACK | TH_PSH, 0xffff,
+		NULL, 0, "good", 4);
+	ck_assert_uint_eq(th.received, 4);
+}
+END_TEST
+
+/* ... nor data without the ACK bit (RFC 9293 3.10.7.4). */
+START_TEST(test_data_without_ack_flag_not_delivered)
+{
+	connect_peer();
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, 0, TH_PSH, 0xffff, NULL, 0, "evil", 4);
+	ck_assert_uint_eq(th.received, 0);
+	ck_assert_ptr_nonnull(th.conn);
+}
+END_TEST
+
+/* RFC 5961 7 / patch 0003: 3000 in-window RSTs within one millisecond get at most one
+ * second's budget of challenge ACKs (drawn from [500, 1500)); a second later the budget is
+ * back. The connection survives all of it. */
+START_TEST(test_challenge_acks_rate_limited)
+{
+	uint32_t from = 0, acks;
+
+	connect_peer();
+	th_now_ms = 5000;
+	from = th.nout;
+	for (int i = 0; i < 3000; i++)
+		th_send(th.peer_ip, th.peer_port, th.snd_nxt + 1 + (uint32_t)i, 0, TH_RST, 0, NULL,
+			0, NULL, 0);
+	acks = th_count(from, TH_ACK);
+	ck_assert_msg(acks >= RF_CHALLENGE_ACK_LIMIT / 2 && acks < RF_CHALLENGE_ACK_LIMIT * 3 / 2,
+		      "%u challenge ACKs for 3000 RSTs in one second", acks);
+	th_now_ms += 1000;
+	from = th.nout;
+	for (int i = 0; i < 10; i++)
+		th_send(th.peer_ip, th.peer_port, th.snd_nxt + 1, 0, TH_RST, 0, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th_count(from, TH_ACK), 10);
+	ck_assert_ptr_nonnull(th.conn);
+}
+END_TEST
+
+/* The budget itself: refilled each second, never more than drawn. */
+static uint32_t
+rnd_max(uint32_t upper)
+{
+	return upper - 1;
+}
+
+START_TEST(test_challenge_budget_per_second)
+{
+	struct rf_challenge_budget b = {0};
+	int n = 0;
+
+	while (rf_challenge_ack_take(&b, 2500, 10, rnd_max))
+		n++;
+	ck_assert_int_eq(n, 14); /* 10 / 2 + 9 */
+	ck_assert(!rf_challenge_ack_take(&b, 2999, 10, rnd_max));
+	ck_assert(rf_challenge_ack_take(&b, 3000, 10, rnd_max));
+}
+END_TEST
+
+/* ---- synflood (patch 0005) --------------------------------------------------------------- */
+
+/* Backlog 8 (setup): 20 SYNs from spoofed addresses all get a SYN-ACK, yet at most 8
+ * half-open connections exist at any time; then a real client still connects. */
+START_TEST(test_full_backlog_drops_oldest_half_open)
+{
+	uint32_t from = th.nout, half_open = 0;
+
+	for (uint32_t i = 0; i < 20; i++)
+		th_send(TH_PEER_IP + 100 + i, 1024, 7777 + i, 0, TH_SYN, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th_count(from, TH_SYN | TH_ACK), 20);
+	for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+		half_open += p->state == SYN_RCVD;
+	ck_assert_uint_eq(half_open, 8);
+	ck_assert_uint_eq(th.listener->accepts_pending, 8);
+	ck_assert_msg(th_connect(PEER_PORT, 7), "a real client could not connect after the flood");
+	ck_assert_uint_eq(th.accepted, 1);
+}
+END_TEST
+
+int
+main(void)
+{
+	Suite *s = suite_create("tcp_input");
+	TCase *tc;
+
+	tc = tcase_create("isn");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_isn_unpredictable_across_ports);
+	tcase_add_test(tc, test_isn_same_tuple_follows_clock);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("options");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_loop_test(tc, test_syn_option_kind_in_last_byte, 0, sizeof(last_kinds));
+	tcase_add_loop_test(tc, test_established_option_kind_in_last_byte, 0, sizeof(last_kinds));
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("ooseq");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_ooseq_replacing_trimmed_last_segment_stays_in_window);
+	tcase_add_test(tc, test_ooseq_first_segment_past_window_is_trimmed);
+	tcase_add_test(tc, test_ooseq_pbufs_bounded);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("rfc5961");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_rst_in_window_challenge_ack_and_survives);
+	tcase_add_test(tc, test_rst_exact_resets);
+	tcase_add_test(tc, test_rst_outside_window_ignored);
+	tcase_add_test(tc, test_syn_on_established_challenge_ack);
+	tcase_add_test(tc, test_data_with_ack_above_snd_nxt_not_delivered);
+	tcase_add_test(tc, test_data_with_ack_too_old_not_delivered);
+	tcase_add_test(tc, test_data_without_ack_flag_not_delivered);
+	tcase_add_test(tc, test_challenge_acks_rate_limited);
+	tcase_add_test(tc, test_challenge_budget_per_second);
+	suite_add_tcase(s, tc);
+
+	tc = tcase_create("synflood");
+	tcase_add_checked_fixture(tc, setup, teardown);
+	tcase_add_test(tc, test_full_backlog_drops_oldest_half_open);
+	suite_add_tcase(s, tc);
+
+	return unit_run(s);
+}
