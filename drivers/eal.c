@@ -8,14 +8,17 @@
  *   --no-huge --no-pci --no-shconf -m 512 -l <first allowed cpu> --vdev=net_tap0,iface=rf0
  *
  * (`--in-memory` would be the natural choice but DPDK 22.11 refuses it together with
- * --no-huge; --no-shconf gives the same "no files left behind".)
+ * --no-huge; --no-shconf gives the same "no files left behind".) The environment variable
+ * RF_EAL_ARGS appends EAL arguments to that default (--log-level, --file-prefix, ...).
  */
 #define _GNU_SOURCE /* sched_getaffinity */
 #include <errno.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include <rte_common.h>
 #include <rte_eal.h>
 #include <rte_errno.h>
 
@@ -40,6 +43,38 @@ first_allowed_cpu(void)
 		if (CPU_ISSET(i, &set))
 			return i;
 	return 0;
+}
+
+/* Most words RF_EAL_ARGS may add to the embedded default. */
+#define RF_EAL_EXTRA_MAX 32
+
+/*
+ * RF_EAL_ARGS: EAL arguments appended to the embedded default (which otherwise has no way to
+ * receive any), e.g. RF_EAL_ARGS="--log-level=rawflow.*:info --file-prefix=rf1". Words are
+ * separated by blanks; there is no quoting. Returns the number of words stored in argv, or -1
+ * when there are more than max or no memory. The copy is never freed: the EAL may keep
+ * pointers into its arguments.
+ */
+static int
+env_eal_args(char **argv, int max)
+{
+	const char *env = getenv("RF_EAL_ARGS");
+	char *copy, *save = NULL, *w;
+	int n = 0;
+
+	if (env == NULL)
+		return 0;
+	copy = strdup(env);
+	if (copy == NULL)
+		return -1;
+	for (w = strtok_r(copy, " \t\n", &save); w != NULL; w = strtok_r(NULL, " \t\n", &save)) {
+		if (n == max) {
+			free(copy);
+			return -1;
+		}
+		argv[n++] = w;
+	}
+	return n;
 }
 
 static void
@@ -68,12 +103,22 @@ rf_eal_start(int argc, char **argv, bool *embedded)
 				    RF_EMBEDDED_MEM_MB, "-l", lcores,
 				    "--vdev=net_tap0,iface=" RF_EMBEDDED_IFACE, "--log-level=lib.*:error",
 				    "--log-level=pmd.*:error", NULL};
-		int n = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1;
+		int n = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1, extra;
+		char *args[RTE_DIM(eal_argv) + RF_EAL_EXTRA_MAX];
 
 		snprintf(lcores, sizeof(lcores), "%d", first_allowed_cpu());
-		if (rte_eal_init(n, eal_argv) < 0) {
-			fprintf(stderr, "%s: cannot start DPDK with the embedded default (net_tap %s): %s\n",
-				argv[0], RF_EMBEDDED_IFACE, rte_strerror(rte_errno));
+		memcpy(args, eal_argv, (size_t)n * sizeof(args[0]));
+		extra = env_eal_args(args + n, RF_EAL_EXTRA_MAX);
+		if (extra < 0) {
+			fprintf(stderr, "%s: RF_EAL_ARGS: more than %d words (or no memory)\n",
+				argv[0], RF_EAL_EXTRA_MAX);
+			return -1;
+		}
+		args[n + extra] = NULL;
+		if (rte_eal_init(n + extra, args) < 0) {
+			fprintf(stderr, "%s: cannot start DPDK with the embedded default (net_tap %s)%s: %s\n",
+				argv[0], RF_EMBEDDED_IFACE, extra ? " and RF_EAL_ARGS" : "",
+				rte_strerror(rte_errno));
 			return -1;
 		}
 		register_log_types();

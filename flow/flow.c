@@ -73,6 +73,7 @@ flow_new(struct rf_loop *l)
 	l->live = f;
 	l->flows_open++;
 	l->flows_opened++;
+	f->id = l->flows_opened;
 	return f;
 }
 
@@ -966,4 +967,10 @@ void
 rf_flow_counters(const struct rf_flow *f, struct rf_flow_counters *out)
 {
 	*out = f->ctr;
+}
+
+uint64_t
+rf_flow_id(const struct rf_flow *f)
+{
+	return f->id;
 }

@@ -63,6 +63,7 @@ struct rf_flow {
 	struct rf_loop *loop;
 	struct tcp_pcb *pcb; /* NULL once detached from lwIP (closed, reset, aborted) */
 	uint32_t gen;        /* bumped at every reuse: received buffers compare it */
+	uint64_t id;         /* 1, 2, ... in the order flows were opened; never reused */
 	void *data;
 
 	/* receive side */
@@ -125,6 +126,7 @@ struct rf_loop {
 	double ns_per_tsc;
 	bool last_busy;     /* the last pass did work */
 	uint64_t tx_new_bytes; /* sequence space sent for the first time, all flows */
+	uint64_t tel_next_tsc; /* when the loop publishes its next telemetry snapshot */
 };
 
 /* The process's one loop (lwIP keeps its state in globals: one stack per process). */
@@ -132,6 +134,12 @@ extern struct rf_loop *rf__loop;
 
 /* loop.c */
 void rf__complete(struct rf_loop *l, const struct rf__comp *c);
+
+/* telemetry.c: /rawflow/... commands of DPDK's telemetry socket, answered from a snapshot the
+ * loop publishes every RF_TEL_PERIOD_MS (the socket's thread never touches the loop). */
+void rf__telemetry_start(struct rf_loop *l);
+void rf__telemetry_publish(struct rf_loop *l, uint64_t now_tsc);
+void rf__telemetry_stop(struct rf_loop *l);
 
 /* flow.c */
 void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);

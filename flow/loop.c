@@ -251,6 +251,7 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 	l->now_tsc = rte_rdtsc();
 	l->stack.completions_arg = l;
 	rf__loop = l;
+	rf__telemetry_start(l);
 	*out = l;
 	return 0;
 }
@@ -273,6 +274,8 @@ rf_loop_run_once(struct rf_loop *l)
 	if (l->poll_cb != NULL)
 		l->poll_cb(l, l->poll_arg);
 	l->last_busy = n != 0;
+	if (unlikely(t0 >= l->tel_next_tsc)) /* a snapshot for DPDK telemetry, every 100 ms */
+		rf__telemetry_publish(l, t0);
 	return n;
 }
 
@@ -372,6 +375,7 @@ rf_loop_destroy(struct rf_loop *l)
 {
 	if (l == NULL)
 		return;
+	rf__telemetry_stop(l);
 	rf__flows_abort_all(l);
 	/* let pending requests report RF_ECANCELED and aborted flows be released */
 	while (l->comps.tail != l->comps.head)

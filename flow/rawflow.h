@@ -283,6 +283,9 @@ struct rf_flow_counters {
 	uint64_t reads, writes;
 };
 void rf_flow_counters(const struct rf_flow *f, struct rf_flow_counters *out);
+/* The flow's id: 1, 2, ... in the order the loop opened flows, never reused. It names the
+ * flow in DPDK's telemetry (/rawflow/flows, /rawflow/flow,<id>). */
+uint64_t rf_flow_id(const struct rf_flow *f);
 
 #ifdef __cplusplus
 }
