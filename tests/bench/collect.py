@@ -18,8 +18,14 @@
        "spread": {"rawflow": [min, max], "linux": [min, max]},
        "runs": {"rawflow": [...], "linux": [...]}, "note"}:
       medians over the runs that worked (a failed run is null in "runs"), ratio =
-      rawflow / linux. The one-connection RTT is also recorded as its own scenario ("rtt"),
+      rawflow / linux. Exit status 1 when some point has no working run on a system
+      (single failed runs are only recorded). The one-connection RTT is also recorded as its own scenario ("rtt"),
       from the RPC runs at one connection.
+  collect.py contention [CPU CPU]
+      Prints the other processes that kept a CPU busy (over 20%) for one second: what
+      shared the benchmark's CPUs (this VM is shared), e.g. "rf-echo 96% on CPU 0". With
+      two CPUs: "A B|text", A being one that other processes do not keep more than half
+      busy, if there is one (the servers go there).
   collect.py machine OUT KEY=VALUE...
       Writes the machine facts (CPU, cores, kernel, DPDK, compiler, build type, lwIP
       options, git revision) and the KEY=VALUE pairs given (mode, device arguments, ...).
@@ -204,9 +210,15 @@ def cmd_results(raw, out):
         json.dump(records, f, indent=1)
         f.write("\n")
     failed = sum(1 for r in rows if "not_measured" not in r and not r["ok"])
+    empty = ["%s %s %s" % (k[0], k[1], s) for k, g in groups.items() if k[0] != "rtt"
+             for s in SYSTEMS if g[s] and not any(r["ok"] for r in g[s])]
     print("results: %d records, %d runs, %d failed runs -> %s" %
           (len(records), sum(1 for r in rows if "not_measured" not in r), failed, out))
-    return 1 if failed else 0
+    for e in empty:
+        print("results: no run worked for %s" % e)
+    # A failed run among good ones is a finding, recorded in the report; a point where no
+    # run of a system worked means the harness or a program is broken.
+    return 1 if empty else 0
 
 
 def sh(*cmd):
@@ -255,8 +267,47 @@ def cmd_machine(out, *pairs):
         f.write("\n")
 
 
+def proc_times():
+    t = {}
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            stat = open("/proc/%s/stat" % pid).read()
+        except OSError:
+            continue
+        comm = stat[stat.index("(") + 1:stat.rindex(")")]
+        f = stat[stat.rindex(")") + 2:].split()
+        # fields after the name: state is f[0]; utime f[11], stime f[12], processor f[36]
+        t[pid] = (comm, int(f[11]) + int(f[12]), f[36])
+    return t
+
+
+def cmd_contention(*cpus):
+    import time
+    hz = os.sysconf("SC_CLK_TCK")
+    a = proc_times()
+    time.sleep(1)
+    b = proc_times()
+    busy, per_cpu = [], {c: 0.0 for c in cpus}
+    for pid, (comm, ticks, cpu) in b.items():
+        if pid in a and pid != str(os.getpid()):
+            pct = 100.0 * (ticks - a[pid][1]) / hz
+            if cpu in per_cpu:
+                per_cpu[cpu] += pct
+            if pct > 20:
+                busy.append("%s %.0f%% on CPU %s" % (comm, pct, cpu))
+    text = ", ".join(busy) if busy else "none"
+    if cpus:  # the CPUs given, least busy first (stable), then the text
+        order = sorted(cpus, key=lambda c: per_cpu[c] > 50)
+        print(" ".join(order) + "|" + text)
+    else:
+        print(text)
+
+
 def main(argv):
-    cmds = {"add": cmd_add, "skip": cmd_skip, "results": cmd_results, "machine": cmd_machine}
+    cmds = {"add": cmd_add, "skip": cmd_skip, "results": cmd_results, "machine": cmd_machine,
+            "contention": cmd_contention}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)
         return 2

@@ -4,7 +4,7 @@
   report.py DIR [--docs DOCS]
 
 Reads DIR/results.json (the records), DIR/machine.json (machine facts), and when present
-DIR/perf-rf-echo.txt (a perf profile) and DIR/zerocopy.json (tests/bench/zerocopy.sh), draws
+DIR/perf-*.txt (perf profiles) and DIR/zerocopy.json (tests/bench/zerocopy.sh), draws
 the plots (DIR/*.png, matplotlib from Debian's python3-matplotlib) and writes
 DIR/benchmarks.md. With --docs it writes DOCS/benchmarks.md instead, with the plots copied to
 DOCS/benchmarks/ (each must stay under 100 KB). tests/bench/notes.md, written by hand, is
@@ -152,6 +152,10 @@ def machine_section(m):
         "| run | mode %s, %s runs per point and system, %s s each, %s s in all, %s |" % (
             m.get("mode", "?"), m.get("runs", "?"), m.get("run_seconds", "?"),
             m.get("wall_seconds", "?"), m.get("date", "?")),
+        "| load average | %s at the start, %s at the end (1, 5, 15 min; the benchmark itself "
+        "keeps about 2 busy) |" % (m.get("loadavg_start", "?"), m.get("loadavg_end", "?")),
+        "| other busy processes | at the start: %s; at the end: %s |" % (
+            m.get("contention_start", "?"), m.get("contention_end", "?")),
     ]
     return lines
 
@@ -174,10 +178,14 @@ def scenario_tables(records):
                 out.append("| %s | %s (%s) | %s | %s | %s |" % (
                     r["point"], r["metric"], r["unit"], spread(r, "rawflow", r["unit"]),
                     spread(r, "linux", r["unit"]), fmt_ratio(r)))
-                for s, errs in r.get("failed_runs", {}).items():
-                    if r is measured[0] or r["point"] != measured[measured.index(r) - 1]["point"]:
-                        out.append("| | %s: %d failed run(s): %s | | | |" % (
-                            s, len(errs), "; ".join(sorted(set(errs)))[:200]))
+            first = measured[0]["metric"]
+            for r in measured:
+                for s, errs in sorted(r.get("failed_runs", {}).items()):
+                    if r["metric"] == first:
+                        out.append("")
+                        out.append("Failed runs at %s, %s: %d of %d (%s)." % (
+                            r["point"], s, len(errs), len(r["runs"][s]),
+                            "; ".join(sorted(set(errs)))[:300]))
         for n in notes:
             pts = ", ".join(r["point"] for r in recs if r.get("note") == n and
                             r["metric"] == recs[0]["metric"])
@@ -365,11 +373,15 @@ def main(argv):
     notes = os.path.join(HERE, "notes.md")
     if os.path.exists(notes):
         lines += [open(notes).read().rstrip(), ""]
-    perf = os.path.join(d, "perf-rf-echo.txt")
-    if os.path.exists(perf):
-        lines += ["Profile of rf-echo in this run (its own CPU only):", "", "```"]
-        lines += [l.rstrip() for l in open(perf).read().splitlines()]
-        lines += ["```"]
+    for name in ("rf-echo", "rf-iperf-client", "rf-iperf", "rf-echo-short", "rf-load",
+                 "rf-httpd"):
+        perf = os.path.join(d, "perf-%s.txt" % name)
+        if os.path.exists(perf):
+            text = open(perf).read().splitlines()
+            title = text[0].lstrip("# ") if text else name
+            lines += ["", "Profile of %s in this run:" % title, "", "```"]
+            lines += [l.rstrip() for l in text[1:]]
+            lines += ["```"]
     text = "\n".join(lines).replace("\n\n\n", "\n\n") + "\n"
     with open(md_path, "w") as f:
         f.write(text)

@@ -37,18 +37,20 @@
 #   http                wrk -t1 -c64 GET /64: rf-httpd vs nginx; requests/s and server
 #                       cycles per request (rf-httpd's busy cycles; nginx's CPU time from
 #                       /proc/PID/task/*/schedstat at the TSC rate).
-# Plus a perf profile (cpu-clock) of rf-echo under the 64-connection load.
+# Plus perf profiles (cpu-clock) of rf-echo under the 64-connection load, of the rf-iperf
+# receiver and of rf-httpd (perf-*.txt), for the report's "where the time goes".
 #
 # Output in build/bench/ ($RF_BENCH_DIR): results.json, machine.json, raw.jsonl (every run),
-# perf-rf-echo.txt, benchmarks.md and *.png (tests/bench/report.py).
+# perf-*.txt, benchmarks.md and *.png (tests/bench/report.py).
 #
 # Bounds and cleanup: every client run is under `timeout`; tests/integration/lib.sh's traps
 # kill every process started here and delete the namespaces (with their veths and memif
 # sockets) on any exit. Traffic goes only to 198.18.0.0/15 inside those namespaces. No
 # hugepages are reserved (memif and net_tap run with --no-huge).
 #
-# Exit status: 0 when every run worked, 1 when some run failed (results are still written,
-# the failed runs are null in the records), 2 on a bad command line.
+# Exit status: 0 when every point was measured on both systems (a single failed run is null
+# in its record and listed in the report), 1 when some point has no working run or a step
+# failed (the results are still written), 2 on a bad command line.
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
@@ -76,6 +78,12 @@ full) runs=5 dur=4 conns_list="1 16 64 256" bulk_t=4 short_n=15000 wrk_d=4 perf_
 quick) runs=3 dur=2 conns_list="1 16 64" bulk_t=2 short_n=5000 wrk_d=2 perf_s=2 ;;
 smoke) runs=1 dur=0.5 conns_list="1 16" bulk_t=1 short_n=500 wrk_d=1 perf_s=0 ;;
 esac
+# The open loop's run is one second longer: its schedule starts once all connections are up.
+case $mode in
+full) lul_dur=5 ;;
+quick) lul_dur=3 ;;
+smoke) lul_dur=1.5 ;;
+esac
 short_slots=16
 http_conns=64
 
@@ -84,9 +92,10 @@ out=${RF_BENCH_DIR:-$RF_BUILD/bench}
 mkdir -p "$out"
 raw=$out/raw.jsonl
 : >"$raw"
-rm -f "$out/results.json" "$out/perf-rf-echo.txt"
+rm -f "$out/results.json" "$out"/perf-*.txt "$out"/*.png
 collect() { "$RF_PY" "$here/collect.py" "$@"; }
 SECONDS=0
+loadavg_start=$(cut -d' ' -f1-3 /proc/loadavg)
 
 echo_bin='' load_bin='' iperf_bin='' httpd_bin=''
 rf_app echo_bin rf-echo
@@ -110,6 +119,12 @@ done
 cpu0=$(rf_first_cpu)
 cpu1=$("$RF_PY" -c 'import os; c = sorted(os.sched_getaffinity(0)); print(c[1] if len(c) > 1 else c[0])')
 [ "$cpu0" != "$cpu1" ] || rf_say "only one CPU: client and server share it (figures meaningless)"
+# This VM is shared: when other processes keep one of the two CPUs busy, the servers (whose
+# cost and latency are measured) get the other one.
+contention_start=$(collect contention "$cpu0" "$cpu1")
+read -r cpu0 cpu1 <<<"${contention_start%%|*}"
+contention_start=${contention_start#*|}
+rf_say "other processes keeping a CPU busy: $contention_start"
 
 # ---- namespaces -----------------------------------------------------------------------------
 mns='' lsrv='' lcli='' tns=''
@@ -182,7 +197,8 @@ note_tsc() { # STATS_FILE: remember the TSC rate rawflow measured
 order() { if [ $(($1 % 2)) = 1 ]; then echo "rawflow linux"; else echo "linux rawflow"; fi; }
 
 # A run is bounded by its own --duration/--requests and, whatever happens, by this.
-bound() { "$RF_PY" -c 'import sys; print(int(float(sys.argv[1])) + 30)' "$1"; }
+# bound SECONDS [EXTRA]: SECONDS + EXTRA (default 30), rounded up.
+bound() { "$RF_PY" -c 'import math, sys; print(math.ceil(float(sys.argv[1])) + int(sys.argv[2]))' "$1" "${2:-30}"; }
 
 # ---- servers for the request/response scenarios ------------------------------------------------
 # rf-echo polls its CPU all the time, so it is stopped (SIGSTOP) while Linux runs and resumed
@@ -214,6 +230,7 @@ stop_echo_servers() {
 }
 
 load_eal=()
+load_wrap=() # a command that runs the rawflow client (perf record for a profile)
 # rpc_run SYSTEM SCENARIO POINT RUN DURATION CLIENT-ARGS...: one client run against the echo
 # servers, recorded.
 rpc_run() {
@@ -222,7 +239,7 @@ rpc_run() {
 	if [ "$sys" = rawflow ]; then
 		kill -CONT "$epid"
 		memif_eal load_eal client "$cpu1"
-		rf_timeout "$(bound "$d")" ip netns exec "$mns" "$load_bin" "${load_eal[@]}" \
+		rf_timeout "$(bound "$d")" "${load_wrap[@]}" ip netns exec "$mns" "$load_bin" "${load_eal[@]}" \
 			--ip 198.18.2.2/24 --to 198.18.2.1:7 --duration "$d" --json --quiet \
 			--stats "$RF_TMP/load-stats.json" "$@" </dev/null >"$o" 2>"$RF_TMP/client.err"
 		kill -STOP "$epid"
@@ -248,13 +265,41 @@ scenario_rpc() {
 	done
 }
 
-profile_rf_echo() {
-	local lp st=0
-	[ "$perf_s" != 0 ] || return 0
-	if ! command -v perf >/dev/null; then
-		echo "perf not installed (linux-perf)" >"$out/perf-rf-echo.txt"
-		return 0
+# perf_start NAME PID SECONDS: profiles PID (cpu-clock, call graphs) for SECONDS in the
+# background; perf_finish NAME TITLE writes $out/perf-NAME.txt (self time by symbol).
+# Nothing happens without perf or with perf_s=0 (--smoke).
+perf_job=''
+perf_start() {
+	perf_job=''
+	[ "$perf_s" != 0 ] && command -v perf >/dev/null || return 0
+	rm -f "$RF_TMP/perf-$1.data"
+	timeout -k 5 $(($3 + 20)) perf record -q -e cpu-clock -g -p "$2" -o "$RF_TMP/perf-$1.data" \
+		-- sleep "$3" >"$RF_TMP/perf-$1.log" 2>&1 &
+	perf_job=$!
+	rf_pids+=("$perf_job")
+}
+perf_finish() {
+	local st=0
+	[ -n "$perf_job" ] || return 0
+	[ "$perf_job" = : ] || wait "$perf_job" || st=$?
+	perf_job=''
+	if [ "$st" = 0 ] && [ -s "$RF_TMP/perf-$1.data" ]; then
+		{
+			echo "# $2"
+			echo "# perf record -e cpu-clock -g -p PID; self time by symbol (perf report --no-children --sort dso,symbol)"
+			perf report -i "$RF_TMP/perf-$1.data" --stdio --no-children --sort dso,symbol -g none \
+				--percent-limit 0.8 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 30 |
+				sed 's/ *- *- *$//; s/ *$//'
+		} >"$out/perf-$1.txt"
+	else
+		{ echo "# $2: perf record failed (status $st)"; tail -n 5 "$RF_TMP/perf-$1.log"; } \
+			>"$out/perf-$1.txt"
 	fi
+}
+
+profile_rf_echo() {
+	local lp
+	[ "$perf_s" != 0 ] || return 0
 	rf_say "== perf profile of rf-echo (cpu-clock, ${perf_s}s) under 64 connections"
 	kill -CONT "$epid"
 	memif_eal load_eal client "$cpu1"
@@ -264,20 +309,10 @@ profile_rf_echo() {
 	lp=$!
 	rf_pids+=("$lp")
 	sleep 1
-	rf_timeout $((perf_s + 20)) perf record -q -e cpu-clock -g -p "$epid" -o "$RF_TMP/perf.data" \
-		-- sleep "$perf_s" >"$RF_TMP/perf.log" 2>&1 || st=$?
+	perf_start rf-echo "$epid" "$perf_s"
+	perf_finish rf-echo "rf-echo (memif), 64 connections of 64 B echo, closed loop, ${perf_s} s"
 	wait "$lp" 2>/dev/null
 	kill -STOP "$epid"
-	if [ "$st" = 0 ] && [ -s "$RF_TMP/perf.data" ]; then
-		{
-			echo "# perf record -e cpu-clock -g -p <rf-echo> -- sleep $perf_s, 64 connections of 64 B echo"
-			echo "# self time by symbol (perf report --no-children --sort dso,symbol -g none)"
-			perf report -i "$RF_TMP/perf.data" --stdio --no-children --sort dso,symbol -g none \
-				--percent-limit 0.7 2>/dev/null | grep -v '^#' | grep -v '^$' | head -n 40
-		} >"$out/perf-rf-echo.txt"
-	else
-		{ echo "perf record failed (status $st):"; tail -n 5 "$RF_TMP/perf.log"; } >"$out/perf-rf-echo.txt"
-	fi
 }
 
 scenario_latency_under_load() {
@@ -296,8 +331,9 @@ PY
 	rf_say "== latency under load: open loop, $top connections, $rate requests/s (50% of Linux's max)"
 	for i in $(seq "$runs"); do
 		for s in $(order "$i"); do
-			rpc_run "$s" latency_under_load "$point" "$i" "$dur" --conns "$top" --size 64 \
-				--rate "$rate"
+			# One second more: the schedule starts only once all connections are up.
+			rpc_run "$s" latency_under_load "$point" "$i" "$lul_dur" --conns "$top" \
+				--size 64 --rate "$rate"
 		done
 	done
 }
@@ -307,15 +343,27 @@ scenario_short_flows() {
 	rf_say "== short flows: $short_n connections per run, $short_slots at a time"
 	for i in $(seq "$runs"); do
 		for s in $(order "$i"); do
+			# The last round profiles rf-load (the side that keeps TIME-WAIT) and rf-echo.
+			if [ "$s" = rawflow ] && [ "$i" = "$runs" ] && [ "$perf_s" != 0 ] &&
+				command -v perf >/dev/null; then
+				load_wrap=(perf record -q -e cpu-clock -g -o "$RF_TMP/perf-rf-load.data" --)
+				perf_start rf-echo-short "$epid" 2
+			fi
 			rpc_run "$s" short_flows "${short_slots} slots" "$i" 30 --short-flows \
 				--conns "$short_slots" --requests "$short_n"
+			if [ ${#load_wrap[@]} != 0 ]; then
+				load_wrap=()
+				perf_finish rf-echo-short "rf-echo (memif) serving short flows (first 2 s)"
+				perf_job=: # rf-load's profile was recorded by the wrapper, in the foreground
+				perf_finish rf-load "rf-load (memif) making $short_n short flows, whole run"
+			fi
 		done
 	done
 }
 
 # ---- bulk -----------------------------------------------------------------------------------
 scenario_bulk() {
-	local i s spid ipid rc eal=() point="1 flow, MTU 1500"
+	local i s spid ipid rc eal=() wrap=() point="1 flow, MTU 1500"
 	rf_say "== bulk: one flow for ${bulk_t}s"
 	rf_start ipid "$lsrv" iperf3-server.log taskset -c "$cpu0" iperf3 -s -B "$LSRV"
 	if ! wait_listen "$lsrv" "$LSRV:5201" 10 "$ipid"; then
@@ -331,11 +379,23 @@ scenario_bulk() {
 				rf_start spid "$mns" rf-iperf.log "$iperf_bin" "${eal[@]}" --ip 198.18.2.1/24 \
 					--stats "$RF_TMP/iperf-srv.json"
 				if wait_line rf-iperf.log '^rf-iperf: .* \| flows' 30 "$spid"; then
+					# The last round profiles the receiving server (client start-up ~1 s) and
+					# the sending client (its whole run).
+					wrap=()
+					if [ "$i" = "$runs" ] && [ "$perf_s" != 0 ] && command -v perf >/dev/null; then
+						perf_start rf-iperf "$spid" $((bulk_t + 1))
+						wrap=(perf record -q -e cpu-clock -g -o "$RF_TMP/perf-rf-iperf-client.data" --)
+					fi
 					memif_eal eal client "$cpu1"
-					rf_timeout "$(bound "$bulk_t")" ip netns exec "$mns" "$iperf_bin" "${eal[@]}" \
+					rf_timeout "$(bound "$bulk_t")" "${wrap[@]}" ip netns exec "$mns" "$iperf_bin" "${eal[@]}" \
 						--ip 198.18.2.2/24 --client 198.18.2.1 --time "$bulk_t" --quiet \
 						--stats "$RF_TMP/iperf-cli.json" </dev/null >"$RF_TMP/iperf-cli.out" \
 						2>"$RF_TMP/iperf-cli.err"
+				fi
+				perf_finish rf-iperf "rf-iperf server receiving one flow (memif), ${bulk_t} s test"
+				if [ ${#wrap[@]} != 0 ]; then
+					perf_job=: # recorded by the wrapper, in the foreground
+					perf_finish rf-iperf-client "rf-iperf --client sending one flow (memif), whole run"
 				fi
 				rf_stop "$spid" rc
 				collect add "$raw" bulk "$point" rawflow "$i" rf_iperf "$RF_TMP/iperf-cli.json" \
@@ -414,10 +474,12 @@ scenario_http() {
 				rf_start hpid "$tns" rf-httpd.log taskset -c "$cpu0" "$httpd_bin" --quiet \
 					--stats "$RF_TMP/httpd.json"
 				if rf_wait_ready "$tns" "$hpid" rf-httpd.log; then
+					[ "$i" = "$runs" ] && perf_start rf-httpd "$hpid" "$wrk_d"
 					rf_timeout $((wrk_d + 30)) ip netns exec "$tns" taskset -c "$cpu1" wrk -t1 \
 						-c"$http_conns" -d"${wrk_d}s" --latency "http://$RF_STACK_IP/64" \
 						</dev/null >"$RF_TMP/wrk.out" 2>&1
 				fi
+				perf_finish rf-httpd "rf-httpd (net_tap) under wrk -c$http_conns GET /64, ${wrk_d} s"
 				rf_stop "$hpid" rc
 				collect add "$raw" http "$point" rawflow "$i" wrk_rf "$RF_TMP/wrk.out" \
 					"$RF_TMP/httpd.json"
@@ -466,11 +528,13 @@ collect machine "$out/machine.json" "mode=$mode" "runs=$runs" "run_seconds=$dur"
 	"server_cpu=$cpu0" "client_cpu=$cpu1" "tsc_hz=$(tsc_hz)" "memif_devargs=$MEMIF_DEVARGS" \
 	"tap_devargs=embedded default: --no-huge --no-pci --no-shconf, net_tap rf0, 198.18.0.2/24" \
 	"buildtype=$(meson introspect "$RF_BUILD" --buildoptions 2>/dev/null | "$RF_PY" -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)" \
-	"wall_seconds=$SECONDS"
+	"wall_seconds=$SECONDS" "loadavg_start=$loadavg_start" \
+	"loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" "contention_start=$contention_start" \
+	"contention_end=$(collect contention)"
 if collect results "$raw" "$out/results.json"; then
-	rf_pass "every run worked; $out/results.json"
+	rf_pass "every point measured on both systems; $out/results.json"
 else
-	rf_fail "some runs failed (null in $out/results.json; raw.jsonl has the errors)"
+	rf_fail "some point has no working run (null in $out/results.json; raw.jsonl has the errors)"
 fi
 report_args=("$out")
 [ "$docs" = 1 ] && report_args+=(--docs "$RF_SRC/docs")
