@@ -148,6 +148,8 @@
 #define TCP_STATS 1
 #define SYS_STATS 0
 #define MIB2_STATS 1 /* counts retransmitted segments (mib2.tcpretranssegs) */
-#define LWIP_DEBUG 0
+/* LWIP_DEBUG stays undefined: lwIP tests it with #ifdef, so even "#define LWIP_DEBUG 0"
+ * compiles in its debug text and makes LWIP_ERROR() printf() from the data path (tcp_write,
+ * pbuf, etharp). Define it (and a module's *_DEBUG to LWIP_DBG_ON) only to debug lwIP. */
 
 #endif /* RF_LWIPOPTS_H */

@@ -37,6 +37,9 @@
 #if NO_SYS != 1
 #error "lwipopts: NO_SYS must be 1: lwIP runs bare inside the per-core loop"
 #endif
+#ifdef LWIP_DEBUG
+#error "lwipopts: LWIP_DEBUG must stay undefined (lwIP tests #ifdef): nothing may print on the data path"
+#endif
 #if NO_SYS_NO_TIMERS != 1
 #error "lwipopts: NO_SYS_NO_TIMERS must be 1: stack/timers.c drives lwIP's timers"
 #endif
@@ -102,7 +105,6 @@ START_TEST(test_tcp_pcb_pool_usage_returns_to_zero_after_new_and_close)
 	struct tcp_pcb *pcb;
 
 	ck_assert_ptr_nonnull(lwip_stats.memp[MEMP_TCP_PCB]);
-	ck_assert_str_eq(lwip_stats.memp[MEMP_TCP_PCB]->name, "TCP_PCB");
 	ck_assert_uint_eq(tcp_pcbs_used(), 0);
 
 	pcb = tcp_new();
