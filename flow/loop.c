@@ -357,6 +357,13 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 		o->impair_tx_blackout_dropped += tx.blackout_dropped;
 		o->impair_held += rf_impair_held(im);
 	}
+	o->rx_link_dropped = lwip_stats.link.drop + lwip_stats.etharp.drop;
+	o->rx_ip_dropped = lwip_stats.ip.drop + lwip_stats.ip_frag.drop +
+			   lwip_stats.mib2.ipreasmfails + lwip_stats.ip6.drop +
+			   lwip_stats.ip6_frag.drop;
+	o->rx_tcp_dropped = lwip_stats.tcp.drop;
+	o->rx_cksum_errors = lwip_stats.ip.chkerr + lwip_stats.icmp.chkerr +
+			     lwip_stats.tcp.chkerr + lwip_stats.ip6.chkerr + lwip_stats.icmp6.chkerr;
 	o->rx_dropped = s->stats.rx_frames_dropped;
 	o->rx_bad_cksum = s->stats.rx_bad_cksum;
 	o->flows_open = l->flows_open;

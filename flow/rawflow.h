@@ -178,6 +178,14 @@ struct rf_stats {
 	uint64_t impair_tx_dropped, impair_tx_duplicated, impair_tx_reordered;
 	uint64_t impair_tx_corrupted, impair_tx_delayed, impair_tx_blackout_dropped;
 	uint64_t impair_held; /* frames it holds back now: they count in mbufs_in_use */
+	/* Received frames the stack itself threw away, by layer (malformed, not for it, or
+	 * beyond its means); lwIP's counters. */
+	uint64_t rx_link_dropped; /* Ethernet/ARP: too short, unknown type, bad ARP */
+	uint64_t rx_ip_dropped;   /* IPv4/IPv6: bad header, length or checksum, not ours,
+				     fragments dropped or given up reassembling */
+	uint64_t rx_tcp_dropped;  /* TCP: bad header or checksum, no connection for it */
+	uint64_t rx_cksum_errors; /* of those, IP, ICMP and TCP checksums found wrong in
+				     software (the device's verdicts are rx_bad_cksum) */
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 
