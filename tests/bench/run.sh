@@ -455,7 +455,7 @@ EOF
 }
 
 cpu_ns() { # PID: CPU time of all its threads, in ns (schedstat's first field)
-	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%d\n", s}'
+	cat /proc/"$1"/task/*/schedstat 2>/dev/null | awk '{s += $1} END {printf "%.0f\n", s}' # (mawk: %d stops at 2^31)
 }
 
 scenario_http() {
