@@ -12,6 +12,8 @@
         wrk_linux WRK_OUT CPU_NS TSC_HZ: wrk output and the server's CPU time in ns
   collect.py skip RAW SCENARIO POINT REASON
       Appends a "not measured" line for a scenario point, with the reason.
+  collect.py remark RAW SCENARIO POINT TEXT
+      Attaches a remark to a measured point (shown next to its figures).
   collect.py results RAW OUT
       Groups the runs by scenario, point and metric and writes OUT, a JSON list of records
       {"scenario", "point", "metric", "unit", "better", "rawflow", "linux", "ratio",
@@ -26,6 +28,10 @@
       shared the benchmark's CPUs (this VM is shared), e.g. "rf-echo 96% on CPU 0". With
       two CPUs: "A B|text", A being one that other processes do not keep more than half
       busy, if there is one (the servers go there).
+  collect.py check OUT
+      Checks that OUT is well-formed: a list of records with every key, numbers or null
+      where numbers belong, and all six scenarios of issue 7 present (measured or marked
+      not measured). Exit status 1 with the problems on stderr otherwise.
   collect.py machine OUT KEY=VALUE...
       Writes the machine facts (CPU, cores, kernel, DPDK, compiler, build type, lwIP
       options, git revision) and the KEY=VALUE pairs given (mode, device arguments, ...).
@@ -167,9 +173,15 @@ def cmd_skip(raw, scenario, point, reason):
         f.write(json.dumps({"scenario": scenario, "point": point, "not_measured": reason}) + "\n")
 
 
+def cmd_remark(raw, scenario, point, text):
+    with open(raw, "a") as f:
+        f.write(json.dumps({"scenario": scenario, "point": point, "remark": text}) + "\n")
+
+
 def cmd_results(raw, out):
     rows = [json.loads(l) for l in open(raw) if l.strip()]
-    order, groups, notes = [], {}, {}
+    runs_only = [r for r in rows if "not_measured" not in r and "remark" not in r]
+    order, groups, notes, remarks = [], {}, {}, {}
     for r in rows:
         key = (r["scenario"], r["point"])
         if key not in groups:
@@ -177,6 +189,8 @@ def cmd_results(raw, out):
             groups[key] = {s: [] for s in SYSTEMS}
         if "not_measured" in r:
             notes[key] = "not measured: " + r["not_measured"]
+        elif "remark" in r:
+            remarks.setdefault(key, []).append(r["remark"])
         else:
             groups[key][r["system"]].append(r)
     # The one-connection RTT is the RPC scenario's one-connection point.
@@ -205,20 +219,58 @@ def cmd_results(raw, out):
                 rec["ratio"] = rec["rawflow"] / rec["linux"]
             if key in notes:
                 rec["note"] = notes[key]
+            if key in remarks:
+                rec["remark"] = "; ".join(remarks[key])
             records.append(rec)
     with open(out, "w") as f:
         json.dump(records, f, indent=1)
         f.write("\n")
-    failed = sum(1 for r in rows if "not_measured" not in r and not r["ok"])
+    failed = sum(1 for r in runs_only if not r["ok"])
     empty = ["%s %s %s" % (k[0], k[1], s) for k, g in groups.items() if k[0] != "rtt"
              for s in SYSTEMS if g[s] and not any(r["ok"] for r in g[s])]
     print("results: %d records, %d runs, %d failed runs -> %s" %
-          (len(records), sum(1 for r in rows if "not_measured" not in r), failed, out))
+          (len(records), len(runs_only), failed, out))
     for e in empty:
         print("results: no run worked for %s" % e)
     # A failed run among good ones is a finding, recorded in the report; a point where no
     # run of a system worked means the harness or a program is broken.
     return 1 if empty else 0
+
+
+SCENARIOS = ("rpc", "latency_under_load", "bulk", "short_flows", "idle_conns", "http")
+
+
+def cmd_check(out):
+    problems = []
+    try:
+        records = json.load(open(out))
+    except (OSError, ValueError) as e:
+        sys.stderr.write("check: %s: %s\n" % (out, e))
+        return 1
+    if not isinstance(records, list) or not records:
+        problems.append("not a non-empty list")
+        records = []
+    num = (int, float, type(None))
+    for i, r in enumerate(records):
+        for k in ("scenario", "point", "metric", "unit", "rawflow", "linux", "ratio", "runs"):
+            if k not in r:
+                problems.append("record %d: no %r" % (i, k))
+        if not all(isinstance(r.get(k), num) for k in ("rawflow", "linux", "ratio")):
+            problems.append("record %d: rawflow/linux/ratio not numbers or null" % i)
+        runs = r.get("runs", {})
+        if not isinstance(runs, dict) or not all(
+                isinstance(runs.get(s, []), list) and all(isinstance(v, num) for v in runs.get(s, []))
+                for s in SYSTEMS):
+            problems.append("record %d: runs is not {system: [numbers or null]}" % i)
+    for s in SCENARIOS:
+        if not any(r.get("scenario") == s for r in records):
+            problems.append("scenario %s missing" % s)
+    for p in problems:
+        sys.stderr.write("check: %s\n" % p)
+    if not problems:
+        print("check: %s is well-formed: %d records, all %d scenarios" % (
+            out, len(records), len(SCENARIOS)))
+    return 1 if problems else 0
 
 
 def sh(*cmd):
@@ -306,7 +358,8 @@ def cmd_contention(*cpus):
 
 
 def main(argv):
-    cmds = {"add": cmd_add, "skip": cmd_skip, "results": cmd_results, "machine": cmd_machine,
+    cmds = {"add": cmd_add, "skip": cmd_skip, "remark": cmd_remark, "results": cmd_results,
+            "check": cmd_check, "machine": cmd_machine,
             "contention": cmd_contention}
     if len(argv) < 2 or argv[1] not in cmds:
         sys.stderr.write(__doc__)

@@ -15,6 +15,11 @@
  *     connections, at most --depth (default 64) in flight per connection; latency runs from
  *     the scheduled send time (no coordinated omission). The schedule starts once every
  *     connection is established;
+ *   --idle N (with any of these): first opens N more connections (64 connecting at a time)
+ *     that stay open and send nothing during the run (the concurrency-cost scenario); the
+ *     JSON says how many were established ("idle"). With --conns 0 there is no load: the
+ *     program opens the idle connections, prints {"idle":N} and holds them until SIGINT,
+ *     SIGTERM or --duration (a holder that load runs can come and go next to);
  *   --short-flows: per slot, connect, send one request, read the response, shut down our
  *     side, wait for the server's FIN, close, and start again. Latency runs from the connect
  *     to the response's last byte; requests/s is connections/s. Waiting for the server's FIN
@@ -85,6 +90,7 @@ struct load {
 	uint64_t start_ns, end_ns, deadline_ns;
 	uint64_t sched_k, sched_t0; /* open loop: the next slot is t0 + k / rate */
 	unsigned int rr, established;
+	unsigned int idle, idle_open;
 	int running;
 };
 
@@ -111,7 +117,7 @@ usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kload --to A.B.C.D:PORT [--conns N] [--size BYTES] [--depth D]\n"
-		"             [--duration S] [--requests N] [--rate R] [--short-flows]\n"
+		"             [--duration S] [--requests N] [--rate R] [--short-flows] [--idle N]\n"
 		"Kernel-socket load generator for echo servers (tests/bench); prints one JSON\n"
 		"line with rf-load's keys.\n");
 }
@@ -169,6 +175,8 @@ parse_args(struct load *ld, int argc, char **argv)
 			ld->max_requests = strtoull(v, NULL, 10);
 		} else if (strcmp(o, "--rate") == 0) {
 			ld->rate = strtod(v, NULL);
+		} else if (strcmp(o, "--idle") == 0) {
+			ld->idle = (unsigned int)strtoul(v, NULL, 10);
 		} else {
 			fprintf(stderr, "kload: unknown option %s\n", o);
 			return -1;
@@ -176,7 +184,7 @@ parse_args(struct load *ld, int argc, char **argv)
 	}
 	if (ld->rate > 0 && !depth_set)
 		ld->depth = RATE_DEPTH;
-	if (!have_to || ld->conns < 1 || ld->conns > MAX_CONNS || ld->size < 1 ||
+	if (!have_to || (ld->conns < 1 && ld->idle == 0) || ld->conns > MAX_CONNS || ld->size < 1 ||
 	    ld->size > MAX_SIZE || ld->depth < 1 || ld->depth > 1024 ||
 	    (ld->short_flows && ld->depth != 1) || (ld->short_flows && ld->rate > 0) ||
 	    (ld->duration <= 0 && ld->max_requests == 0)) {
@@ -435,6 +443,64 @@ schedule(struct load *ld, uint64_t now)
 	}
 }
 
+/* --idle: N connections opened IDLE_BATCH at a time (no SYN burst of N), all within 60 s;
+ * the sockets stay open, unread and unwritten, until exit. */
+#define IDLE_BATCH 64
+static int
+open_idle(struct load *ld)
+{
+	struct epoll_event ev[IDLE_BATCH];
+	unsigned int started = 0, pending = 0, failed = 0;
+	uint64_t deadline = now_ns() + 60000000000ull;
+	int ep = epoll_create1(EPOLL_CLOEXEC);
+
+	if (ep < 0)
+		return -1;
+	while ((started < ld->idle || pending > 0) && !stop_signal && now_ns() < deadline) {
+		int n, k;
+
+		while (started < ld->idle && pending < IDLE_BATCH) {
+			int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+			struct epoll_event e = {.events = EPOLLOUT};
+
+			if (fd < 0) {
+				perror("kload: --idle: socket (ulimit -n?)");
+				close(ep);
+				return -1;
+			}
+			started++;
+			if (connect(fd, (struct sockaddr *)&ld->to, sizeof(ld->to)) < 0 &&
+			    errno != EINPROGRESS) {
+				close(fd);
+				failed++;
+				continue;
+			}
+			e.data.fd = fd;
+			epoll_ctl(ep, EPOLL_CTL_ADD, fd, &e);
+			pending++;
+		}
+		n = epoll_wait(ep, ev, IDLE_BATCH, 100);
+		for (k = 0; k < n; k++) {
+			int fd = ev[k].data.fd, err = 0;
+			socklen_t len = sizeof(err);
+
+			getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len);
+			epoll_ctl(ep, EPOLL_CTL_DEL, fd, NULL);
+			pending--;
+			if (err != 0) {
+				close(fd);
+				failed++;
+			} else {
+				ld->idle_open++;
+			}
+		}
+	}
+	close(ep); /* connects still pending stay open too; they are not counted */
+	if (failed)
+		fprintf(stderr, "kload: --idle: %u of %u connects failed\n", failed, ld->idle);
+	return 0;
+}
+
 static void
 print_result(struct load *ld)
 {
@@ -445,7 +511,7 @@ print_result(struct load *ld)
 	       "\"p90_us\":%.3f,\"p99_us\":%.3f,\"p999_us\":%.3f,\"errors\":%llu,\"conns\":%u,"
 	       "\"size\":%u,\"depth\":%u,\"mean_us\":%.3f,\"max_us\":%.3f,"
 	       "\"connect_errors\":%llu,\"resets\":%llu,\"other_errors\":%llu,\"lost\":%llu,"
-	       "\"connections\":%llu,\"rate\":%.0f,\"short_flows\":%s}\n",
+	       "\"connections\":%llu,\"rate\":%.0f,\"short_flows\":%s,\"idle\":%u}\n",
 	       (unsigned long long)ld->requests, dur,
 	       dur > 0 ? (double)ld->requests / dur : 0.0,
 	       rf_hist_quantile(&ld->hist, 0.5) / 1e3, rf_hist_quantile(&ld->hist, 0.9) / 1e3,
@@ -456,7 +522,7 @@ print_result(struct load *ld)
 	       (unsigned long long)ld->connect_errors, (unsigned long long)ld->resets,
 	       (unsigned long long)ld->other_errors, (unsigned long long)ld->lost,
 	       (unsigned long long)ld->connections, ld->rate,
-	       ld->short_flows ? "true" : "false");
+	       ld->short_flows ? "true" : "false", ld->idle_open);
 }
 
 int
@@ -477,13 +543,24 @@ main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	rf_hist_reset(&ld.hist);
 	ld.msg = malloc(ld.size);
-	ld.c = calloc(ld.conns, sizeof(*ld.c));
+	ld.c = calloc(ld.conns ? ld.conns : 1, sizeof(*ld.c));
 	ld.ep = epoll_create1(EPOLL_CLOEXEC);
 	if (ld.msg == NULL || ld.c == NULL || ld.ep < 0) {
 		perror("kload: start-up");
 		return 1;
 	}
 	memset(ld.msg, 'x', ld.size);
+	if (open_idle(&ld) < 0)
+		return 1;
+	if (ld.conns == 0) { /* hold: the idle connections stay until the stop */
+		uint64_t end = now_ns() + (uint64_t)((ld.duration > 0 ? ld.duration : 600) * 1e9);
+
+		printf("{\"idle\":%u}\n", ld.idle_open);
+		fflush(stdout);
+		while (!stop_signal && now_ns() < end)
+			usleep(100000);
+		return ld.idle_open > 0 ? 0 : 1;
+	}
 	ld.running = 1;
 	now = now_ns();
 	/* A bound on everything, whatever happens to the connections. */

@@ -33,7 +33,9 @@
 #   bulk                one flow, MTU 1500: rf-iperf --client -> rf-iperf vs iperf3 -c ->
 #                       iperf3 -s. Gbit/s and busy cycles per byte (both ends).
 #   short_flows         connect, 64 B request, 64 B answer, close; 16 slots; connections/s.
-#   idle_conns          not measured (rf-load cannot hold idle connections; see the report).
+#   idle_conns          16 connections of 64 B echo next to 0 / 10 k (full: also 1 k) idle
+#                       connections: rf-echo on net_tap vs kecho over veth, kernel clients
+#                       (kload) on both (rf-load cannot hold idle connections).
 #   http                wrk -t1 -c64 GET /64: rf-httpd vs nginx; requests/s and server
 #                       cycles per request (rf-httpd's busy cycles; nginx's CPU time from
 #                       /proc/PID/task/*/schedstat at the TSC rate).
@@ -75,9 +77,15 @@ done
 
 case $mode in
 full) runs=5 dur=4 conns_list="1 16 64 256" bulk_t=4 short_n=15000 wrk_d=4 perf_s=4 ;;
-quick) runs=3 dur=2 conns_list="1 16 64" bulk_t=2 short_n=5000 wrk_d=2 perf_s=2 ;;
+quick) runs=3 dur=1.5 conns_list="1 16 64" bulk_t=2 short_n=5000 wrk_d=2 perf_s=2 ;;
 smoke) runs=1 dur=0.5 conns_list="1 16" bulk_t=1 short_n=500 wrk_d=1 perf_s=0 ;;
 esac
+case $mode in
+full) idle_list="0 1000 10000" ;;
+quick) idle_list="0 10000" ;;
+smoke) idle_list="0 100" ;;
+esac
+idle_load=16 # connections of the fixed load next to the idle ones
 # The open loop's run is one second longer: its schedule starts once all connections are up.
 case $mode in
 full) lul_dur=5 ;;
@@ -361,6 +369,73 @@ scenario_short_flows() {
 	done
 }
 
+# ---- concurrency cost: a fixed load next to idle connections ---------------------------------
+# rf-load cannot hold idle connections, and a memif link has room for one client process, so
+# here the rawflow server is rf-echo on net_tap and every client is the kernel's (kload): a
+# holder process opens the idle connections and keeps them, load runs come and go next to it.
+# The target compares rawflow with itself (10 k idle against 0 idle); Linux is the same setup
+# over veth. The idle count grows level by level; within a level the systems interleave.
+idle_run() { # SYSTEM POINT RUN
+	local sys=$1 point=$2 run=$3 o=$RF_TMP/client.out to=$LSRV:7 ns=$lcli
+	if [ "$sys" = rawflow ]; then
+		to=$RF_STACK_IP:7 ns=$tns
+		kill -CONT "$tpid"
+	fi
+	rf_timeout "$(bound "$dur")" ip netns exec "$ns" taskset -c "$cpu1" "$bin/kload" \
+		--to "$to" --duration "$dur" --conns "$idle_load" --size 64 \
+		</dev/null >"$o" 2>"$RF_TMP/client.err"
+	[ "$sys" = rawflow ] && kill -STOP "$tpid"
+	collect add "$raw" idle_conns "$point" "$sys" "$run" load "$o" ||
+		rf_fail "$sys idle_conns $point run $run: could not record"
+}
+
+tpid=''
+scenario_idle() {
+	local lvl have=0 add i s kp hr hl rc got_r got_l holders=()
+	rf_say "== concurrency cost: $idle_load connections of 64 B echo next to $idle_list idle ones"
+	rf_start tpid "$tns" rf-echo-tap.log taskset -c "$cpu0" "$echo_bin" --quiet \
+		--stats "$RF_TMP/echo-tap.json"
+	rf_start kp "$lsrv" kecho-idle.log taskset -c "$cpu0" "$bin/kecho" --port 7
+	if ! rf_wait_ready "$tns" "$tpid" rf-echo-tap.log || ! wait_line kecho-idle.log '^listening' 10 "$kp"; then
+		rf_fail "rf-echo (net_tap) and kecho started"
+		for lvl in $idle_list; do collect skip "$raw" idle_conns "$lvl idle" "the servers did not start"; done
+		return 1
+	fi
+	kill -STOP "$tpid"
+	for lvl in $idle_list; do
+		add=$((lvl - have))
+		if [ "$add" -gt 0 ]; then
+			kill -CONT "$tpid"
+			rf_start hr "$tns" "idle-rf-$lvl.log" taskset -c "$cpu1" "$bin/kload" \
+				--to "$RF_STACK_IP:7" --conns 0 --idle "$add" --duration 1200
+			rf_start hl "$lcli" "idle-lx-$lvl.log" taskset -c "$cpu1" "$bin/kload" \
+				--to "$LSRV:7" --conns 0 --idle "$add" --duration 1200
+			holders+=("$hr" "$hl")
+			wait_line "idle-rf-$lvl.log" '^\{"idle"' 120 "$hr"
+			wait_line "idle-lx-$lvl.log" '^\{"idle"' 120 "$hl"
+			kill -STOP "$tpid"
+			got_r=$(sed -n 's/^{"idle":\([0-9]*\)}/\1/p' "$(rf_log "idle-rf-$lvl.log")")
+			got_l=$(sed -n 's/^{"idle":\([0-9]*\)}/\1/p' "$(rf_log "idle-lx-$lvl.log")")
+			rf_say "idle connections opened: rawflow $((have + ${got_r:-0})), Linux $((have + ${got_l:-0})) of $lvl"
+			if [ "${got_r:-0}" != "$add" ] || [ "${got_l:-0}" != "$add" ]; then
+				rf_fail "$lvl idle connections on both systems"
+				collect remark "$raw" idle_conns "$lvl idle" \
+					"idle connections opened: rawflow $((have + ${got_r:-0})), Linux $((have + ${got_l:-0}))"
+			fi
+			have=$lvl
+		fi
+		for i in $(seq "$runs"); do
+			for s in $(order "$i"); do
+				idle_run "$s" "$lvl idle" "$i"
+			done
+		done
+	done
+	for hr in "${holders[@]}"; do rf_stop "$hr" rc; done
+	kill -CONT "$tpid"
+	rf_stop "$tpid" rc
+	rf_stop "$kp" rc
+}
+
 # ---- bulk -----------------------------------------------------------------------------------
 scenario_bulk() {
 	local i s spid ipid rc eal=() wrap=() point="1 flow, MTU 1500"
@@ -511,10 +586,7 @@ else
 		collect skip "$raw" "$s" - "the echo servers did not start"
 	done
 fi
-collect skip "$raw" idle_conns "0 idle" \
-	"rf-load has no option to hold idle connections open next to the load"
-collect skip "$raw" idle_conns "10000 idle" \
-	"rf-load has no option to hold idle connections open next to the load"
+scenario_idle
 scenario_bulk
 scenario_http
 
@@ -536,6 +608,7 @@ if collect results "$raw" "$out/results.json"; then
 else
 	rf_fail "some point has no working run (null in $out/results.json; raw.jsonl has the errors)"
 fi
+rf_check "results.json is well-formed, with all six scenarios" collect check "$out/results.json"
 report_args=("$out")
 [ "$docs" = 1 ] && report_args+=(--docs "$RF_SRC/docs")
 if "$RF_PY" "$here/report.py" "${report_args[@]}"; then
