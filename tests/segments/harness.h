@@ -31,6 +31,9 @@
  *
  * One loop per process (lwIP's globals): check forks each test (CK_FORK, the default) and
  * each test starts its own EAL and loop in its child.
+ *
+ * Files: wire.c (the wire, passes, time, start and finish), app.c (the application side and
+ * whole handshakes), peek.c (TCP states from inside lwIP).
  */
 #ifndef RF_SEG_HARNESS_H
 #define RF_SEG_HARNESS_H
@@ -223,6 +226,19 @@ void h_open(struct h_conn *c, uint16_t pport, const struct h_hs_opts *o);
  * no listener, packet buffers back to the level after start-up (and <= mbufs_idle), no lwIP
  * connection block left except in TIME-WAIT; destroys the loop. */
 void h_finish(void);
+
+/* lwIP's state of the connection with the peer's port pport: "SYN_RCVD", "ESTABLISHED",
+ * "FIN_WAIT_1", ..., "TIME_WAIT", or "CLOSED" when lwIP holds no such connection. A look
+ * inside lwIP (its pcb lists), for tests only: it says which state a trace has reached. */
+const char *h_tcp_state(uint16_t pport);
+#define h_assert_state(pport, name)                                                    \
+	ck_assert_msg(strcmp(h_tcp_state(pport), (name)) == 0, "TCP state %s, expected %s", \
+		      h_tcp_state(pport), (name))
+
+/* Between the harness's files (wire.c, app.c). */
+bool h__trace(void);
+void h__apps_end(void);  /* closes the listener, aborts flows still open */
+void h__apps_free(void); /* frees the apps (after the loop ran their completions) */
 
 /* Sequence comparison (RFC 793 arithmetic). */
 static inline bool
