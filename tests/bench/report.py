@@ -394,7 +394,7 @@ def main(argv):
     if os.path.exists(notes):
         lines += [open(notes).read().rstrip(), ""]
     for name in ("rf-echo", "rf-iperf-client", "rf-iperf", "rf-echo-short", "rf-load",
-                 "rf-httpd"):
+                 "rf-echo-idle", "rf-httpd"):
         perf = os.path.join(d, "perf-%s.txt" % name)
         if os.path.exists(perf):
             text = open(perf).read().splitlines()

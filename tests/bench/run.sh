@@ -381,9 +381,13 @@ idle_run() { # SYSTEM POINT RUN
 		to=$RF_STACK_IP:7 ns=$tns
 		kill -CONT "$tpid"
 	fi
+	# The last run next to the most idle connections profiles rf-echo.
+	[ "$sys" = rawflow ] && [ "$run" = "$runs" ] && [ "$point" = "${idle_list##* } idle" ] &&
+		perf_start rf-echo-idle "$tpid" "${dur%.*}"
 	rf_timeout "$(bound "$dur")" ip netns exec "$ns" taskset -c "$cpu1" "$bin/kload" \
 		--to "$to" --duration "$dur" --conns "$idle_load" --size 64 \
 		</dev/null >"$o" 2>"$RF_TMP/client.err"
+	perf_finish rf-echo-idle "rf-echo (net_tap), $idle_load connections of echo next to $point"
 	[ "$sys" = rawflow ] && kill -STOP "$tpid"
 	collect add "$raw" idle_conns "$point" "$sys" "$run" load "$o" ||
 		rf_fail "$sys idle_conns $point run $run: could not record"
