@@ -42,18 +42,27 @@ app_log(struct h_app *a, const char *fmt, ...) __attribute__((format(printf, 2, 
 static void
 app_log(struct h_app *a, const char *fmt, ...)
 {
-	size_t n = strlen(a->log);
+	char ev[128];
+	size_t n;
 	va_list ap;
 
-	if (n != 0 && n + 2 < sizeof(a->log)) {
-		strcpy(a->log + n, ", ");
-		n += 2;
-	}
 	va_start(ap, fmt);
-	vsnprintf(a->log + n, sizeof(a->log) - n, fmt, ap);
+	vsnprintf(ev, sizeof(ev), fmt, ap);
 	va_end(ap);
+	n = strlen(ev);
+	if (a->log_len + n + 3 > a->log_cap) {
+		a->log_cap = 2 * (a->log_len + n + 3);
+		a->log = realloc(a->log, a->log_cap);
+		ck_assert_ptr_nonnull(a->log);
+	}
+	if (a->log_len != 0) {
+		memcpy(a->log + a->log_len, ", ", 2);
+		a->log_len += 2;
+	}
+	memcpy(a->log + a->log_len, ev, n + 1);
+	a->log_len += n;
 	if (h__trace())
-		fprintf(stderr, "  app %p: %s\n", (void *)a, a->log + n);
+		fprintf(stderr, "  app %p: %s\n", (void *)a, ev);
 }
 
 /* ---- the application side ------------------------------------------------------------- */
@@ -66,7 +75,9 @@ app_new(struct rf_flow *f)
 	ck_assert_ptr_nonnull(a);
 	ck_assert_uint_lt(st.napps, sizeof(st.apps) / sizeof(st.apps[0]));
 	a->rx = malloc(H_RX_CAP);
-	ck_assert_ptr_nonnull(a->rx);
+	a->log = calloc(1, 64);
+	a->log_cap = 64;
+	ck_assert(a->rx != NULL && a->log != NULL);
 	a->flow = f;
 	st.apps[st.napps++] = a;
 	return a;
@@ -374,6 +385,7 @@ h__apps_free(void)
 {
 	for (unsigned int i = 0; i < st.napps; i++) {
 		free(st.apps[i]->rx);
+		free(st.apps[i]->log);
 		free(st.apps[i]);
 	}
 	memset(&st, 0, sizeof(st));

@@ -145,14 +145,14 @@ const char *h_seg_str(const struct h_seg *s, char *buf, unsigned int len);
 
 /* ---- the application side ------------------------------------------------------------ */
 
-#define H_LOG_LEN 2048
 #define H_RX_CAP (4u << 20)
 #define H_MAX_HELD 4096
 
 struct h_app {
 	struct rf_flow *flow; /* NULL once the flow was freed (close or abort completed) */
-	char log[H_LOG_LEN];  /* events, ", "-separated: accept, connect OK, read 5, read EOF,
-				 write OK, close OK, ... */
+	char *log; /* events, ", "-separated: accept, connect OK, read 5, read EOF, write OK,
+		      close OK, ... (grows as needed) */
+	size_t log_len, log_cap;
 	bool reading;         /* a read is pending */
 	bool hold;            /* keep received buffers (the window stays shut) */
 	struct rf_buf *held[H_MAX_HELD];

@@ -129,6 +129,72 @@ START_TEST(test_ooo_segments_with_two_holes_sack_both_blocks)
 }
 END_TEST
 
+START_TEST(test_ooo_fin_is_delivered_after_the_data_before_it)
+{
+	struct h_conn c;
+	struct h_seg s;
+	uint32_t base;
+	uint8_t d[100];
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, &(struct h_hs_opts){.sack_perm = true});
+	base = c.snd_nxt;
+	/* the last 100 bytes and the FIN arrive before the first 100 */
+	for (int i = 0; i < 100; i++)
+		d[i] = (uint8_t)(100 + i);
+	h_send(&(struct h_tcp){.sport = PEER_PORT, .dport = PORT, .seq = base + 100,
+			       .ack = c.rcv_nxt, .flags = H_FIN | H_ACK, .wnd = 65535, .data = d,
+			       .len = 100});
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, base);
+	ck_assert_uint_eq(s.nsack, 1);
+	ck_assert_uint_eq(s.sack[0][1], base + 200); /* the FIN is not in a SACK block */
+	h_assert_log(c.app, "accept");
+	h_assert_state(PEER_PORT, "ESTABLISHED");
+	/* the hole filled: data in order, then EOF; the FIN acknowledged at once */
+	send_at(&c, base, 100, 0);
+	h_run();
+	h_assert_log(c.app, "accept, read 100, read 100, read EOF");
+	check_pattern(c.app, 0, 200, 0);
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, base + 201);
+	h_none();
+	h_assert_state(PEER_PORT, "CLOSE_WAIT");
+	h_finish();
+}
+END_TEST
+
+START_TEST(test_overlapping_retransmission_is_delivered_once)
+{
+	struct h_conn c;
+	struct h_seg s;
+	uint32_t base;
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, NULL);
+	base = c.snd_nxt;
+	send_at(&c, base, 100, 0);
+	h_run();
+	h_assert_log(c.app, "accept, read 100");
+	/* the peer missed our ACK and resends from byte 50, with 100 new bytes after */
+	send_at(&c, base + 50, 150, 50);
+	h_run();
+	/* only the new part reaches the application, as a view into the same frame */
+	h_assert_log(c.app, "accept, read 100, read 100");
+	check_pattern(c.app, 0, 200, 0);
+	/* and an exact duplicate: acknowledged at once, nothing delivered */
+	send_at(&c, base, 100, 0);
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, base + 200);
+	h_assert_log(c.app, "accept, read 100, read 100");
+	h_finish();
+}
+END_TEST
+
 /* ---- zero windows ------------------------------------------------------------------------------ */
 
 /* The peer's window shuts the way it does in practice: the stack sends len bytes and the
@@ -345,6 +411,53 @@ START_TEST(test_receive_window_shuts_while_app_holds_data_and_reopens)
 	s = h_recv();
 	h_assert_seg(s, H_ACK, c.rcv_nxt, base + H_STACK_WND + 10);
 	ck_assert_uint_eq(c.app->rx_len, H_STACK_WND + 10);
+	h_finish();
+}
+END_TEST
+
+START_TEST(test_fin_into_shut_window_is_taken_once_window_reopens)
+{
+	struct h_conn c;
+	struct h_seg s;
+	uint32_t sent = 0;
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, NULL);
+	c.app->hold = true;
+	while (sent < H_STACK_WND) {
+		for (int i = 0; i < 30 && sent < H_STACK_WND; i++) {
+			uint16_t len = H_STACK_WND - sent < 1460 ? (uint16_t)(H_STACK_WND - sent)
+								 : 1460;
+
+			h_conn_send_pattern(&c, H_ACK, len, (uint8_t)sent);
+			sent += len;
+		}
+		h_run();
+	}
+	h_advance(200);
+	h_discard();
+	/* the peer closes while the window is shut: a FIN takes sequence space, so it is not
+	 * acceptable in a zero window (RFC 9293 3.10.7.4); dropped, the ACK says so */
+	h_conn_send(&c, H_FIN | H_ACK, NULL, 0);
+	c.snd_nxt--;
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, c.snd_nxt);
+	ck_assert_uint_eq(s.wnd, 0);
+	h_assert_state(PEER_PORT, "ESTABLISHED");
+	ck_assert_msg(strstr(c.app->log, "EOF") == NULL, "EOF before the FIN was taken");
+	/* the application lets go, the window opens; the peer retransmits its FIN */
+	h_release(c.app);
+	h_run();
+	h_discard();
+	h_conn_send(&c, H_FIN | H_ACK, NULL, 0);
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, c.snd_nxt);
+	h_assert_state(PEER_PORT, "CLOSE_WAIT");
+	ck_assert_uint_eq(c.app->rx_len, H_STACK_WND);
+	ck_assert_ptr_nonnull(strstr(c.app->log, "read EOF"));
 	h_finish();
 }
 END_TEST
@@ -578,12 +691,15 @@ main(void)
 
 	tcase_add_test(ooo, test_ooo_segment_filled_in_delivers_in_order);
 	tcase_add_test(ooo, test_ooo_segments_with_two_holes_sack_both_blocks);
+	tcase_add_test(ooo, test_ooo_fin_is_delivered_after_the_data_before_it);
+	tcase_add_test(ooo, test_overlapping_retransmission_is_delivered_once);
 	suite_add_tcase(s, ooo);
 
 	tcase_add_test(wnd, test_zero_window_then_probe);
 	tcase_add_test(wnd, test_zero_window_answered_probes_keep_connection_open);
 	tcase_add_test(wnd, test_zero_window_unanswered_probes_drop_connection);
 	tcase_add_test(wnd, test_receive_window_shuts_while_app_holds_data_and_reopens);
+	tcase_add_test(wnd, test_fin_into_shut_window_is_taken_once_window_reopens);
 	suite_add_tcase(s, wnd);
 
 	tcase_add_test(rtx, test_rto_backoff_doubles);
