@@ -19,15 +19,27 @@
  *                        and writes its events as text ("accept, read 5, read EOF, close OK")
  *   h_finish()           abort what is left, check nothing leaked, destroy the loop
  *
- * The wire. net_ring0 created from EAL arguments (no rings can be made before rte_eal_init,
- * and rf_loop_create runs both it and the port set-up) uses ONE ring per queue for both
- * directions: "ETH_RXTX0_net_ring0" is queue 0's RX and TX. So what the stack sends lands
- * where it reads. The harness keeps the two apart by always emptying the ring before it
- * enqueues a frame and after every pass (a pass reads first and sends last), and by putting
- * fewer than 32 frames (one RX burst) on the ring per pass; the stack never reads its own
- * frames. ARP requests for the peer are answered from the ring at once (at the same fake
- * time), so tests see only TCP; other frames (IPv6 ND/MLD from the link-local address) are
- * counted and dropped.
+ * The wire, with Debian's DPDK 22.11. rte_eth_from_rings() would give a port with separate
+ * RX and TX rings, but it needs the EAL started and the port must exist before the stack sets
+ * up its ports, and rf_loop_create() does both (rte_eal_init, then every probed port) with no
+ * hook in between. So the port comes from the EAL arguments, --vdev=net_ring0; without
+ * arguments net_ring creates its rings itself, "ETH_RXTX<i>_net_ring0" for i < 16, and uses
+ * ring i as BOTH queue i's RX and its TX (rte_eth_ring.c, eth_dev_ring_create: one array
+ * for rx and tx; nodeaction=...:CREATE|ATTACH does the same). The stack uses queue 0, so
+ * what it sends lands where it reads. The harness keeps the directions apart:
+ *   - it takes the stack's frames off the ring before every pass, after every pass and
+ *     before it enqueues a frame (a pass reads first and sends last; API calls between
+ *     passes may flush frames onto the ring too), putting its own not-yet-read frames back;
+ *   - it puts fewer than 32 frames (one RX burst) on the ring per pass, so the pass reads
+ *     them in one burst and never reaches frames it sends during that pass.
+ * So the stack never reads its own frames. Frames for the stack are built in mbufs of the
+ * stack's own packet pool ("rf_pkt"): stack/netif.c wraps each received mbuf as a pbuf in
+ * the pool's private area. net_ring offers no checksum offload, so lwIP checks and computes
+ * every checksum in software, and the harness computes and verifies them too. ARP requests
+ * for the peer are answered at once (at the same fake time), so tests see only TCP; other
+ * frames (IPv6 ND/MLD from the link-local address) are counted and dropped.
+ *
+ * H_TRACE=1 in the environment prints every segment both ways and every application event.
  *
  * One loop per process (lwIP's globals): check forks each test (CK_FORK, the default) and
  * each test starts its own EAL and loop in its child.
