@@ -90,6 +90,15 @@ put_addr(uint8_t *p, const ip_addr_t *a, uint16_t port)
 	return put_endpoint(p, 4, &ip_2_ip4(a)->addr, 4, port);
 }
 
+size_t
+rf_isn_tuple(uint8_t *buf, const ip_addr_t *local_ip, uint16_t local_port,
+	     const ip_addr_t *remote_ip, uint16_t remote_port)
+{
+	size_t n = put_addr(buf, local_ip, local_port);
+
+	return n + put_addr(buf + n, remote_ip, remote_port);
+}
+
 u32_t
 rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
 	    u16_t remote_port)
@@ -102,8 +111,7 @@ rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote
 	 * connection can be given a safe ISN, and a predictable one is not an option. */
 	if (rf_isn_init() != 0)
 		abort();
-	n = put_addr(tuple, local_ip, local_port);
-	n += put_addr(tuple + n, remote_ip, remote_port);
+	n = rf_isn_tuple(tuple, local_ip, local_port, remote_ip, remote_port);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return rf_isn_compute(isn_key, tuple, n, (uint64_t)ts.tv_sec * 1000000000u +
 					       (uint64_t)ts.tv_nsec);

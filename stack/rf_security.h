@@ -6,6 +6,7 @@
  *                    F = SipHash-2-4 (libsodium's crypto_shorthash) under a 16-byte secret
  *                    drawn from libsodium's random source once per process, and M a clock
  *                    ticking every 4 microseconds (RFC 793's ISN clock)
+ *   syncookie.c      SYN cookies for a listener whose backlog is full (stack/patches/0005)
  *   challenge_ack.c  RFC 5961 section 7: at most about RF_CHALLENGE_ACK_LIMIT challenge ACKs
  *                    per second per process; each second's budget is drawn at random from
  *                    [limit/2, 3*limit/2), as Linux does since CVE-2016-5696, so that an
@@ -37,6 +38,20 @@ uint32_t rf_isn_compute(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *tupl
  * (RF_ISN_TUPLE_MAX bytes); returns the length. */
 size_t rf_isn_tuple_v4(uint8_t *buf, uint32_t local_ip_be, uint16_t local_port,
 		       uint32_t remote_ip_be, uint16_t remote_port);
+
+/* The same for lwIP's addresses (IPv4 or IPv6), as the hooks see them. */
+struct ip_addr;
+size_t rf_isn_tuple(uint8_t *buf, const struct ip_addr *local_ip, uint16_t local_port,
+		    const struct ip_addr *remote_ip, uint16_t remote_port);
+
+/* SYN cookies (syncookie.c): a cookie for the client's initial sequence number at now_ms;
+ * *mss goes in as the client's MSS and comes out as the one the cookie encodes (and the
+ * SYN-ACK announces). Check returns that MSS, or 0 when the cookie is not valid at now_ms. */
+#define RF_SYNCOOKIE_SLOT_MS 64000
+uint32_t rf_syncookie_make(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *tuple,
+			   size_t len, uint32_t client_isn, uint32_t now_ms, uint16_t *mss);
+uint16_t rf_syncookie_check(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *tuple,
+			    size_t len, uint32_t client_isn, uint32_t cookie, uint32_t now_ms);
 
 /* Challenge ACKs per second per process (Linux's default tcp_challenge_ack_limit). */
 #define RF_CHALLENGE_ACK_LIMIT 1000

@@ -132,9 +132,12 @@
 
 /* SYN floods: TCP_LISTEN_BACKLOG (above) makes each listener count its half-open
  * connections (SYN_RCVD, until accepted) against the backlog flow/ passes (255, lwIP's u8
- * maximum); stack/patches/0005 makes a full backlog drop its oldest half-open connection for
- * a new SYN instead of refusing all SYNs for 20 s (TCP_SYN_RCVD_TIMEOUT). No SYN cookies
- * (docs/security.md). */
+ * maximum). Once they fill it, SYNs are answered with SYN cookies and no state
+ * (stack/syncookie.c; hooks added by stack/patches/0005): at most 255 half-open pcbs per
+ * listener whatever the flood, and clients still connect, without window scaling or SACK.
+ * Unpatched lwIP ignores all SYNs for up to 20 s (TCP_SYN_RCVD_TIMEOUT) instead. */
+#define LWIP_HOOK_TCP_SYNCOOKIE_MAKE rf__tcp_syncookie_make
+#define LWIP_HOOK_TCP_SYNCOOKIE_CHECK rf__tcp_syncookie_check
 
 /* ---- statistics and debugging -------------------------------------------------------- */
 #define LWIP_STATS 1

@@ -7,6 +7,9 @@
  *   LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED rf__tcp_challenge_ack_allowed (stack/challenge_ack.c):
  *                                       the RFC 5961 section 7 budget; the hook itself is
  *                                       added to lwIP by stack/patches/0003
+ *   LWIP_HOOK_TCP_SYNCOOKIE_MAKE/_CHECK rf__tcp_syncookie_make/_check (stack/syncookie.c):
+ *                                       SYN cookies for a full listen backlog; hooks added
+ *                                       by stack/patches/0005
  *
  * Both run inside lwIP's input processing, on the core that owns the stack; neither fails.
  */
@@ -21,5 +24,15 @@ u32_t rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *
 
 /* 1 when one more challenge ACK may be sent now, 0 when this second's budget is spent. */
 int rf__tcp_challenge_ack_allowed(void);
+
+/* The cookie (our initial sequence number) for a SYN with sequence number client_isn; *mss
+ * in: the client's effective MSS, out: the MSS to announce (what the cookie encodes). */
+u32_t rf__tcp_syncookie_make(const ip_addr_t *local_ip, u16_t local_port,
+			     const ip_addr_t *remote_ip, u16_t remote_port, u32_t client_isn,
+			     u16_t *mss);
+/* The MSS a returning cookie encodes, or 0 when it is not one of ours (or too old). */
+u16_t rf__tcp_syncookie_check(const ip_addr_t *local_ip, u16_t local_port,
+			      const ip_addr_t *remote_ip, u16_t remote_port, u32_t client_isn,
+			      u32_t cookie);
 
 #endif /* RF_LWIP_HOOKS_H */

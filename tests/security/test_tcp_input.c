@@ -14,7 +14,7 @@
  *   options    patch 0001, option kind in the last byte of the options area
  *   ooseq      patch 0002 and TCP_OOSEQ_MAX_PBUFS: the out-of-order queue stays in bounds
  *   rfc5961    RSTs, SYNs and ACKs a blind attacker can send (lwIP, patches 0003 and 0004)
- *   synflood   patch 0005, a full backlog drops its oldest half-open connection
+ *   synflood   patch 0005, SYN cookies once a listener's backlog is full
  */
 #include <string.h>
 
@@ -366,23 +366,112 @@ START_TEST(test_challenge_budget_per_second)
 }
 END_TEST
 
-/* ---- synflood (patch 0005) --------------------------------------------------------------- */
+/* ---- synflood (patch 0005, stack/syncookie.c) ------------------------------------------ */
 
-/* Backlog 8 (setup): 20 SYNs from spoofed addresses all get a SYN-ACK, yet at most 8
- * half-open connections exist at any time; then a real client still connects. */
-START_TEST(test_full_backlog_drops_oldest_half_open)
+/* A SYN with the MSS option only, from ip:port; returns the SYN-ACK or NULL. */
+static const struct th_seg *
+syn(uint32_t ip, uint16_t port, uint32_t isn, uint16_t mss)
 {
-	uint32_t from = th.nout, half_open = 0;
+	uint8_t opts[4] = {2, 4, (uint8_t)(mss >> 8), (uint8_t)mss};
+	uint32_t from = th.nout;
+
+	th_send(ip, port, isn, 0, TH_SYN, 0xffff, opts, 4, NULL, 0);
+	if (th.nout != from + 1 || (th.out[from].flags & (TH_SYN | TH_ACK)) != (TH_SYN | TH_ACK))
+		return NULL;
+	return &th.out[from];
+}
+
+static uint32_t
+half_open(void)
+{
+	uint32_t n = 0;
+
+	for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+		n += p->state == SYN_RCVD;
+	return n;
+}
+
+/* Backlog 8 (setup): 20 SYNs from spoofed addresses all get a SYN-ACK, but only 8 half-open
+ * connections exist; the other 12 got cookies. A real client then connects through a cookie
+ * (its window-scaling offer is not taken up: a cookie cannot remember it) and data flows. */
+START_TEST(test_full_backlog_answers_with_syn_cookies)
+{
+	const struct th_seg *sa;
 
 	for (uint32_t i = 0; i < 20; i++)
-		th_send(TH_PEER_IP + 100 + i, 1024, 7777 + i, 0, TH_SYN, 0xffff, NULL, 0, NULL, 0);
-	ck_assert_uint_eq(th_count(from, TH_SYN | TH_ACK), 20);
-	for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
-		half_open += p->state == SYN_RCVD;
-	ck_assert_uint_eq(half_open, 8);
+		ck_assert_ptr_nonnull(syn(TH_PEER_IP + 100 + i, 1024, 7777 + i, 1460));
+	ck_assert_uint_eq(half_open(), 8);
 	ck_assert_uint_eq(th.listener->accepts_pending, 8);
 	ck_assert_msg(th_connect(PEER_PORT, 7), "a real client could not connect after the flood");
+	ck_assert_uint_eq(half_open(), 8);
 	ck_assert_uint_eq(th.accepted, 1);
+	ck_assert_uint_eq(th.conn->snd_scale, 0);
+	ck_assert_uint_eq(th.conn->rcv_wnd, 0xffff);
+	th_send_data("through a cookie", 16);
+	ck_assert_uint_eq(th.received, 16);
+	(void)sa;
+}
+END_TEST
+
+/* The MSS travels in the cookie: a client announcing 1300 gets 1220 (the largest table value
+ * not above it) in the SYN-ACK's connection. */
+START_TEST(test_syn_cookie_keeps_mss)
+{
+	const struct th_seg *sa;
+
+	for (uint32_t i = 0; i < 8; i++)
+		syn(TH_PEER_IP + 100 + i, 1024, 1, 1460);
+	sa = syn(TH_PEER_IP, PEER_PORT, 5000, 1300);
+	ck_assert_ptr_nonnull(sa);
+	th_send(TH_PEER_IP, PEER_PORT, 5001, sa->seq + 1, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_ptr_nonnull(th.conn);
+	ck_assert_uint_eq(th.conn->mss, 1220);
+}
+END_TEST
+
+/* An ACK whose cookie is wrong by one bit, or that comes back after its time slots, gets a
+ * RST and creates nothing. */
+START_TEST(test_syn_cookie_forged_or_expired_refused)
+{
+	const struct th_seg *sa;
+	uint32_t from, cookie;
+
+	for (uint32_t i = 0; i < 8; i++)
+		syn(TH_PEER_IP + 100 + i, 1024, 1, 1460);
+	sa = syn(TH_PEER_IP, PEER_PORT, 5000, 1460);
+	cookie = sa->seq;
+	from = th.nout;
+	th_send(TH_PEER_IP, PEER_PORT, 5001, (cookie ^ 0x100) + 1, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_ptr_null(th.conn);
+	ck_assert_uint_eq(th_count(from, TH_RST), 1);
+	th_now_ms += 2 * RF_SYNCOOKIE_SLOT_MS;
+	th_send(TH_PEER_IP, PEER_PORT, 5001, cookie + 1, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_ptr_null(th.conn);
+	ck_assert_uint_eq(th_count(from, TH_RST), 2);
+	ck_assert_uint_eq(half_open(), 8);
+}
+END_TEST
+
+/* The cookie itself: valid in its slot and the next, not after; another 4-tuple or client
+ * ISN does not validate it. */
+START_TEST(test_syn_cookie_slots)
+{
+	uint8_t k[RF_ISN_KEY_BYTES] = {7}, t[RF_ISN_TUPLE_MAX], t2[RF_ISN_TUPLE_MAX];
+	size_t n = rf_isn_tuple_v4(t, 0x020012c6, 7, 0x010012c6, 40000);
+	size_t n2 = rf_isn_tuple_v4(t2, 0x020012c6, 7, 0x010012c6, 40001);
+	uint16_t mss = 1460;
+	uint32_t c = rf_syncookie_make(k, t, n, 1234, 100000, &mss);
+
+	ck_assert_uint_eq(mss, 1460);
+	ck_assert_uint_eq(rf_syncookie_check(k, t, n, 1234, c, 100000), 1460);
+	ck_assert_uint_eq(rf_syncookie_check(k, t, n, 1234, c, 100000 + RF_SYNCOOKIE_SLOT_MS), 1460);
+	ck_assert_uint_eq(rf_syncookie_check(k, t, n, 1234, c, 100000 + 2 * RF_SYNCOOKIE_SLOT_MS), 0);
+	ck_assert_uint_eq(rf_syncookie_check(k, t2, n2, 1234, c, 100000), 0);
+	ck_assert_uint_eq(rf_syncookie_check(k, t, n, 1235, c, 100000), 0);
+	mss = 600;
+	c = rf_syncookie_make(k, t, n, 1234, 100000, &mss);
+	ck_assert_uint_eq(mss, 536);
+	ck_assert_uint_eq(rf_syncookie_check(k, t, n, 1234, c, 100000), 536);
 }
 END_TEST
 
@@ -426,7 +515,10 @@ main(void)
 
 	tc = tcase_create("synflood");
 	tcase_add_checked_fixture(tc, setup, teardown);
-	tcase_add_test(tc, test_full_backlog_drops_oldest_half_open);
+	tcase_add_test(tc, test_full_backlog_answers_with_syn_cookies);
+	tcase_add_test(tc, test_syn_cookie_keeps_mss);
+	tcase_add_test(tc, test_syn_cookie_forged_or_expired_refused);
+	tcase_add_test(tc, test_syn_cookie_slots);
 	suite_add_tcase(s, tc);
 
 	return unit_run(s);
