@@ -10,8 +10,8 @@
  * checks it: byte for byte against the pattern (so a mismatch has an offset) and as SHA-256
  * of what was sent and what came back. The check ends when the close completes, that is
  * when the server's FIN has arrived after all of its data: a clean close both ways. Then the
- * loop runs a few more passes and the counters must show no leaked packet buffer
- * (mbufs_in_use <= mbufs_idle) and no open flow.
+ * loop runs on for --linger seconds (see LINGER_S) and the counters must show no leaked
+ * packet buffer (mbufs_in_use <= mbufs_idle) and no open flow.
  *
  * Output: one JSON line on stdout with the figures; exit 0 when everything held, 1 when a
  * check failed or the deadline passed (the "error" key says what), 2 for a bad command line.
@@ -36,15 +36,19 @@
 
 #define NS_PER_S 1000000000ull
 #define RETRY_NS (NS_PER_S / 2)
-/* Loop passes after the close, so that the last completions and TX reclaims settle before
- * the leak check. */
-#define SETTLE_PASSES 2000
+/* Default --linger: how long the loop keeps running after the close before the leak check
+ * and the exit. Our last ACK (of the server's FIN) must be read by the server before this
+ * process takes its end of the link down: frames still on a memif or virtio ring when the
+ * link goes are lost, and a server that misses that ACK stays in LAST-ACK. Running the loop
+ * also keeps our TIME-WAIT answering a FIN the server sends again. */
+#define LINGER_S 1.0
 
 struct check {
 	struct rf_loop *l;
 	struct rf_addr to;
 	uint16_t port;
 	uint64_t bytes, inflight_max;
+	double linger_s;
 	uint64_t deadline_ns, next_connect_ns;
 	unsigned int connects;
 	struct rf_flow *f;
@@ -322,10 +326,11 @@ usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"usage: %s [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]\n"
-		"          [--timeout S] [--inflight N]\n"
+		"          [--timeout S] [--inflight N] [--linger S]\n"
 		"  --bytes     bytes to send and read back (default 32 MiB; k, m suffixes)\n"
 		"  --timeout   seconds for the whole check (default 60)\n"
-		"  --inflight  bytes written but not yet in TCP's send queue (default 1m)\n",
+		"  --inflight  bytes written but not yet in TCP's send queue (default 1m)\n"
+		"  --linger    seconds the loop runs on after the close (default 1)\n",
 		prog);
 }
 
@@ -377,6 +382,7 @@ main(int argc, char **argv)
 
 	ck.bytes = 32ull << 20;
 	ck.inflight_max = 1ull << 20;
+	ck.linger_s = LINGER_S;
 	for (int i = rf_args_first(argc, argv); i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -401,6 +407,12 @@ main(int argc, char **argv)
 		} else if (strcmp(o, "--inflight") == 0) {
 			if (!parse_size(v, &ck.inflight_max) || ck.inflight_max == 0) {
 				fprintf(stderr, "%s: --inflight: bad size \"%s\"\n", argv[0], v);
+				return 2;
+			}
+		} else if (strcmp(o, "--linger") == 0) {
+			ck.linger_s = strtod(v, NULL);
+			if (!(ck.linger_s >= 0)) {
+				fprintf(stderr, "%s: --linger: bad number \"%s\"\n", argv[0], v);
 				return 2;
 			}
 		} else if (strcmp(o, "--timeout") == 0) {
@@ -453,7 +465,7 @@ main(int argc, char **argv)
 		rf_flow_abort(ck.f);
 		ck.f = NULL;
 	}
-	for (int i = 0; i < SETTLE_PASSES; i++)
+	for (uint64_t end = rf_now_ns() + (uint64_t)(ck.linger_s * NS_PER_S); rf_now_ns() < end;)
 		rf_loop_run_once(ck.l);
 	rf_loop_stats(ck.l, &st);
 

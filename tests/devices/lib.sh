@@ -269,8 +269,9 @@ try:
         print("no rate: nothing verified")
         sys.exit(0)
     frames = s["rx_pkts"] + s["tx_pkts"]
-    print("%.0f Mbit/s each way, %.0f frames/s through rf-echo (%.2f s)"
-          % (8 * c["received"] / secs / 1e6, frames / secs, secs))
+    print("%.0f Mbit/s each way, %.0f frames/s through rf-echo (%.2f s); rf-echo copied %d"
+          " bytes on TX" % (8 * c["received"] / secs / 1e6, frames / secs, secs,
+                            s["tx_copied_bytes"]))
 except (OSError, ValueError, KeyError, IndexError, ZeroDivisionError) as e:
     print("no rate (%s)" % e)
 EOF
