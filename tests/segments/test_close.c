@@ -419,6 +419,60 @@ START_TEST(test_fin_in_last_ack_is_retransmitted)
 }
 END_TEST
 
+START_TEST(test_close_into_zero_window_sends_data_and_fin_when_it_opens)
+{
+	struct h_conn c;
+	struct h_seg s, p;
+	uint32_t base;
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, NULL);
+	/* the peer takes 10 bytes and shuts its window */
+	h_write(c.app, 10, 0);
+	h_run();
+	s = h_recv();
+	c.rcv_nxt += 10;
+	c.wnd = 0;
+	h_conn_send(&c, H_ACK, NULL, 0);
+	h_run();
+	base = c.rcv_nxt;
+	/* 100 more bytes and the close: nothing fits, the FIN waits behind the data */
+	h_write(c.app, 100, 50);
+	h_close(c.app);
+	h_run();
+	h_none();
+	h_assert_state(c.pport, "FIN_WAIT_1");
+	/* a window probe: one byte of the data, not the FIN */
+	ck_assert(h_advance_until_seg(1000));
+	p = h_recv();
+	h_assert_seg(p, H_ACK, base, c.snd_nxt);
+	ck_assert_uint_eq(p.len, 1);
+	ck_assert_uint_eq(p.data[0], 50);
+	/* the window opens: the 100 bytes, then the FIN after them */
+	c.wnd = 65535;
+	h_conn_send(&c, H_ACK, NULL, 0);
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, s.flags, base, c.snd_nxt);
+	ck_assert_uint_eq(s.len, 100);
+	ck_assert_uint_eq(s.data[0], 50);
+	if (!(s.flags & H_FIN)) {
+		s = h_recv();
+		h_assert_seg(s, H_FIN | H_ACK, base + 100, c.snd_nxt);
+	}
+	h_none();
+	c.rcv_nxt = base + 101;
+	h_conn_send(&c, H_FIN | H_ACK, NULL, 0);
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, c.snd_nxt);
+	h_assert_state(c.pport, "TIME_WAIT");
+	h_assert_log(c.app, "accept, write OK, write OK, read EOF, close OK");
+	h_finish();
+}
+END_TEST
+
 /* ---- half-close ---------------------------------------------------------------------------- */
 
 START_TEST(test_half_close_keeps_receiving_after_our_fin)
@@ -473,6 +527,7 @@ main(void)
 	tcase_add_test(active, test_simultaneous_close_lost_fin_is_retransmitted_from_closing);
 	tcase_add_test(active, test_fin_ack_of_our_fin_goes_straight_to_time_wait);
 	tcase_add_test(active, test_half_close_keeps_receiving_after_our_fin);
+	tcase_add_test(active, test_close_into_zero_window_sends_data_and_fin_when_it_opens);
 	suite_add_tcase(s, active);
 
 	tcase_add_test(tw, test_time_wait_lasts_2msl);

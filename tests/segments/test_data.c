@@ -195,6 +195,34 @@ START_TEST(test_overlapping_retransmission_is_delivered_once)
 }
 END_TEST
 
+START_TEST(test_shutdown_read_drops_data_and_keeps_window_open)
+{
+	struct h_conn c;
+	struct h_seg s;
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, NULL);
+	/* rawflow.h: RF_SHUT_RD completes the pending read with EOF; later data is dropped
+	 * but acknowledged, and the window stays open (the peer is not held back) */
+	h_shutdown(c.app, RF_SHUT_RD);
+	h_run();
+	h_assert_log(c.app, "accept, read EOF");
+	for (int i = 0; i < 4; i++)
+		h_conn_send_pattern(&c, H_ACK, 1460, 0);
+	h_run();
+	ck_assert(h_advance_until_seg(100));
+	while (h_pending())
+		s = h_recv();
+	h_assert_seg(s, H_ACK, c.rcv_nxt, c.snd_nxt);
+	/* all of it credited back: the right edge moved by the 5840 bytes */
+	ck_assert_uint_eq(s.wnd, H_STACK_WND >> H_STACK_WS);
+	h_assert_log(c.app, "accept, read EOF");
+	ck_assert_uint_eq(c.app->rx_len, 0);
+	h_finish();
+}
+END_TEST
+
 /* ---- zero windows ------------------------------------------------------------------------------ */
 
 /* The peer's window shuts the way it does in practice: the stack sends len bytes and the
@@ -684,7 +712,7 @@ int
 main(void)
 {
 	Suite *s = suite_create("data");
-	TCase *ooo = tcase_create("out_of_order");
+	TCase *ooo = tcase_create("receive");
 	TCase *wnd = tcase_create("zero_window");
 	TCase *rtx = tcase_create("retransmission");
 	TCase *ka = tcase_create("keepalive");
@@ -693,6 +721,7 @@ main(void)
 	tcase_add_test(ooo, test_ooo_segments_with_two_holes_sack_both_blocks);
 	tcase_add_test(ooo, test_ooo_fin_is_delivered_after_the_data_before_it);
 	tcase_add_test(ooo, test_overlapping_retransmission_is_delivered_once);
+	tcase_add_test(ooo, test_shutdown_read_drops_data_and_keeps_window_open);
 	suite_add_tcase(s, ooo);
 
 	tcase_add_test(wnd, test_zero_window_then_probe);
