@@ -16,6 +16,8 @@
  */
 #include <string.h>
 
+#include <rte_arp.h>
+
 #include "lwip/etharp.h"
 #include "lwip/ethip6.h"
 #include "lwip/ip4_addr.h"
@@ -81,6 +83,15 @@ rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n)
 						? base
 						: base | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP;
 
+		/* lwIP 2.1.3's etharp_input() reads the ARP header without checking that the frame
+		 * holds it (and would answer a truncated request with bytes from past its end) */
+		if (unlikely(m->pkt_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr) &&
+			     rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type ==
+				     rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))) {
+			s->stats.rx_frames_dropped++;
+			rte_pktmbuf_free(m);
+			continue;
+		}
 		/* A scattered frame: one pbuf per segment, chained, each freeing its own mbuf. */
 		seg = m->next;
 		m->next = NULL;
