@@ -81,30 +81,53 @@ rf__cleanup() {
 		*) rc=99 ;;
 		esac
 	fi
+	# the programs first (lib.sh's cleanup kills them too, later), then their EAL folders
+	local p ns
+	for p in "${rf_pids[@]}"; do
+		rf__is_child "$p" && kill -KILL "$p" 2>/dev/null
+	done
+	for ns in "${rf_namespaces[@]}"; do
+		rf__kill_ns_procs "$ns"
+	done
+	for p in "${rf_pids[@]}"; do
+		wait "$p" 2>/dev/null
+	done
 	dev__rm_runtime_dirs "$$"
 	(exit "$rc")
 	dev__lib_cleanup
 }
 
-# EAL creates a runtime folder per --file-prefix (/var/run/dpdk/PREFIX, empty with
-# --no-shconf) and leaves it behind. The rows name their prefixes rf-dev-<row>-<pid>; the
-# cleanup removes this run's, and rf_init those of runs that were killed outright.
+# EAL creates a runtime folder per --file-prefix (/var/run/dpdk/PREFIX: with --no-shconf only
+# the telemetry socket, removed at a clean exit, not at a kill) and leaves the folder behind.
+# The rows name their prefixes rf-dev-<row>-<pid>; the cleanup removes this run's, and
+# rf_init those of runs that were killed outright.
 dev__rm_runtime_dirs() {
 	local d
 	for d in /var/run/dpdk/rf-dev-*-"$1"; do
-		[ -d "$d" ] && rmdir "$d" 2>/dev/null
+		[ -d "$d" ] && rm -rf -- "$d"
 	done
 	return 0
 }
 eval "dev__lib_init() $(declare -f rf_init | tail -n +2)"
+# The scratch folder (lib.sh's RF_TMP, which holds the logs and the unix sockets of memif and
+# vhost) is $DEV_TMP_ROOT/<pid>, so that the folder of a run killed outright can be recognised
+# by its dead pid and removed by the next run. lib.sh's cleanup removes it at exit.
+DEV_TMP_ROOT=${TMPDIR:-/tmp}/rf-devices
 rf_init() {
 	local d pid
 	dev__lib_init "$@"
-	for d in /var/run/dpdk/rf-dev-*; do
+	mkdir -p "$DEV_TMP_ROOT/$$"
+	rmdir "$RF_TMP"
+	RF_TMP=$DEV_TMP_ROOT/$$
+	for d in /var/run/dpdk/rf-dev-* "$DEV_TMP_ROOT"/*; do
 		[ -d "$d" ] || continue
-		pid=${d##*-}
+		pid=${d##*[-/]}
 		case $pid in '' | *[!0-9]*) continue ;; esac
-		[ -d "/proc/$pid" ] || dev__rm_runtime_dirs "$pid"
+		[ -d "/proc/$pid" ] && continue
+		case $d in
+		/var/run/dpdk/*) dev__rm_runtime_dirs "$pid" ;;
+		*) rm -rf -- "$d" ;;
+		esac
 	done
 }
 
