@@ -117,17 +117,16 @@ struct h_seg {
 /* mbufs: the packet pool (0: 8191). Fails the test if the stack does not start. */
 void h_start(unsigned int mbufs);
 struct rf_loop *h_loop(void);
-/* Current fake time (ms) and time since h_start. */
+/* Current fake time (ms; H_T0 at h_start). */
 uint64_t h_now(void);
-uint64_t h_elapsed(void);
 
 void h_send(const struct h_tcp *t);
 /* Passes at the current time until one does nothing and no frame waits (at most 64). */
 void h_run(void);
 /* Moves time forward by ms, one pass (and h_run) per step of at most 100 ms. */
 void h_advance(uint64_t ms);
-/* Advances in 100 ms steps until the stack sent a TCP segment or max_ms passed; returns
- * whether one is waiting. */
+/* Returns at once if a TCP segment is waiting; else advances in 100 ms steps until the
+ * stack sent one or max_ms passed; returns whether one is waiting. */
 bool h_advance_until_seg(uint64_t max_ms);
 
 /* Number of TCP segments sent and not yet taken. */
@@ -139,7 +138,7 @@ void h_none(void);
 /* Drops what is waiting; returns how many. */
 unsigned int h_discard(void);
 
-/* Text for flags: "SYN|ACK". Static buffer (one per call site is enough for messages). */
+/* Text for flags into buf (40 bytes): "SYN|ACK"; returns buf. */
 const char *h_flags_str(uint8_t flags, char *buf);
 /* One line for a segment (for failure messages and H_TRACE=1). */
 const char *h_seg_str(const struct h_seg *s, char *buf, unsigned int len);

@@ -495,12 +495,6 @@ h_now(void)
 	return h.now;
 }
 
-uint64_t
-h_elapsed(void)
-{
-	return h.now - H_T0;
-}
-
 unsigned int
 h_pending(void)
 {
