@@ -82,16 +82,19 @@ rf__cleanup() {
 		esac
 	fi
 	# the programs first (lib.sh's cleanup kills them too, later), then their EAL folders
+	# (stderr off: bash reports each killed child as it reaps it)
 	local p ns
-	for p in "${rf_pids[@]}"; do
-		rf__is_child "$p" && kill -KILL "$p" 2>/dev/null
-	done
-	for ns in "${rf_namespaces[@]}"; do
-		rf__kill_ns_procs "$ns"
-	done
-	for p in "${rf_pids[@]}"; do
-		wait "$p" 2>/dev/null
-	done
+	{
+		for p in "${rf_pids[@]}"; do
+			rf__is_child "$p" && kill -KILL "$p"
+		done
+		for ns in "${rf_namespaces[@]}"; do
+			rf__kill_ns_procs "$ns"
+		done
+		for p in "${rf_pids[@]}"; do
+			wait "$p"
+		done
+	} 2>/dev/null
 	dev__rm_runtime_dirs "$$"
 	(exit "$rc")
 	dev__lib_cleanup
