@@ -305,7 +305,9 @@ def cmd_machine(out, *pairs):
              "os": sh("sh", "-c", ". /etc/os-release && echo $PRETTY_NAME"),
              "dpdk": sh("pkg-config", "--modversion", "libdpdk"),
              "compiler": sh("cc", "--version").splitlines()[0] if sh("cc", "--version") else "",
-             "git": sh("git", "-C", src, "describe", "--always", "--dirty"),
+             # RF_BENCH_REV names the revision when the tree is not a git checkout
+             "git": os.environ.get("RF_BENCH_REV") or sh("git", "-C", src, "describe",
+                                                         "--always", "--dirty"),
              "date": sh("date", "-u", "+%Y-%m-%d %H:%M UTC"),
              "wrk": sh("sh", "-c", "wrk -v 2>&1 | head -n1"),
              "iperf3": sh("sh", "-c", "iperf3 -v 2>&1 | head -n1"),
