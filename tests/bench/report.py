@@ -116,12 +116,12 @@ def targets_table(records):
                 verdicts[text] = "not measured"
                 continue
             ok = val >= bound
-            out.append("| %s | %s | %s → %s req/s | %s → %s req/s | rawflow %.2fx, Linux %s "
+            out.append("| %s | %s | %s → %s req/s | %s → %s req/s | rawflow %.3fx, Linux %s "
                        "(%s / 0 idle) | %s |" % (
                            text, goal, fmt(base["rawflow"], "requests/s"),
                            fmt(rec["rawflow"], "requests/s"), fmt(base["linux"], "requests/s"),
                            fmt(rec["linux"], "requests/s"), val,
-                           "%.2fx" % lval if lval else "–", rec["point"],
+                           "%.3fx" % lval if lval else "–", rec["point"],
                            "**met**" if ok else "**missed**"))
             verdicts[text] = "met" if ok else "missed"
             continue
