@@ -345,7 +345,8 @@ connected(struct load *ld, struct conn *c, uint64_t now)
 	}
 	set_events(ld, c, EPOLL_CTL_MOD);
 	if (ld->short_flows) {
-		send_request(ld, c, c->t_connect);
+		if (send_request(ld, c, c->t_connect) < 0)
+			fail(ld, c, now, errno, 0);
 	} else if (ld->rate <= 0) {
 		for (i = 0; i < ld->depth; i++)
 			if (send_request(ld, c, now) < 0) {
