@@ -360,6 +360,13 @@ def main(argv):
               "", "## Machine", ""]
     lines += machine_section(machine)
     lines += ["", "## How it is measured", "",
+              "`./run bench` builds and runs the full set (5 runs per point, about 12 minutes "
+              "here), `./run bench --quick` a shorter one (3 runs, 2-4 minutes depending on "
+              "how busy the machine is), `--smoke` one short run of each (about 30 s, checks "
+              "the plumbing and the JSON); `--docs` regenerates this page. Everything lands in "
+              "`build/bench/`: `results.json` (one record per scenario, point and metric, with "
+              "every run), `machine.json`, `raw.jsonl`, the profiles and the plots. The "
+              "harness is `tests/bench/run.sh`.", "",
               "Each scenario runs on both systems back to back on the same two CPUs (server on "
               "one, client on the other), run by run, with the order flipped every round; the "
               "figure is the median of the runs and the spread is their min–max. This VM "
@@ -389,6 +396,16 @@ def main(argv):
                                 for n in made.get(scen, []))
     lines += body
     lines += ["", "### Zero-copy against forced copy"] + zerocopy_section(d)
+    missing = []
+    for r in records:
+        if r.get("note") and (r["scenario"], r["point"], r["note"]) not in missing:
+            missing.append((r["scenario"], r["point"], r["note"]))
+    lines += ["", "### Not measured", ""]
+    lines += ["- %s, %s: %s." % (sc, pt, n.replace("not measured: ", "")) for sc, pt, n in missing]
+    lines += ["- Latency and rates on dedicated cores: this VM's two CPUs were shared with other "
+              "work (see the machine table); the figures are what this machine gave.",
+              "- wrk against rf-httpd on a device without system calls on the data path "
+              "(net_af_xdp or memif): rf-httpd is measured on net_tap only."]
     lines += ["", "## Where the time goes", ""]
     notes = os.path.join(HERE, "notes.md")
     if os.path.exists(notes):
