@@ -1,7 +1,7 @@
 #!/usr/bin/python3
 """Sends the malformed-input corpus into a running rawflow stack and checks what it did.
 
-    inject.py IFACE STACK_IP CORPUS_DIR RESULT_JSON
+    inject.py IFACE STACK_IP CORPUS_DIR RESULT_JSON [TELEMETRY_PREFIX]
 
 Runs on the kernel's side of the stack's tap interface (in its namespace, as root). The stack
 must run an echo service on port 7 (rf-echo). Frames go out through a raw AF_PACKET socket on
@@ -16,6 +16,12 @@ make_corpus.py):
           incrementally). Besides the expectation on answers (drop: no segment from the stack
           on the connection), the connection's byte stream must stay intact: junk the frame
           carries must never come back in the echo.
+
+With TELEMETRY_PREFIX (the stack's EAL --file-prefix), the stack's counters are read through
+DPDK's telemetry socket (/rawflow/stats) before and after each case, and a case must raise
+them by its "counts" itself: every dropped frame counted, case by case. (Fragments that lwIP
+only gives up at its reassembly timeout are counted later; for those cases, marked
+"counted: later", only the caller's sum at exit holds them.)
 
 After every case the kernel connection echoes ECHO_BYTES random bytes: the stack is alive and
 the stream intact. Cases that involve IPv4 fragments go first, so that the reassembly
@@ -44,9 +50,62 @@ ECHO_BYTES = 512
 ECHO_TIMEOUT_S = 5.0
 
 
+# What a case's "counts" name, as sums of struct rf_stats fields (where a frame is thrown away
+# depends on the layer, and who finds a bad checksum on the PMD's offloads).
+COUNTERS = {"dropped": ("rx_dropped", "rx_link_dropped", "rx_ip_dropped", "rx_tcp_dropped"),
+            "cksum": ("rx_bad_cksum", "rx_cksum_errors")}
+TELEMETRY_PERIOD_S = 0.1  # the stack publishes a snapshot this often (flow/telemetry.c)
+
+
+class Telemetry:
+    """DPDK's telemetry socket of one process (v2 protocol, as dpdk-telemetry.py)."""
+
+    def __init__(self, prefix, within=10.0):
+        path = os.path.join("/var/run/dpdk", prefix, "dpdk_telemetry.v2")
+        until = time.monotonic() + within
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            self.sock.settimeout(5)
+            try:
+                self.sock.connect(path)
+                break
+            except OSError:
+                self.sock.close()
+                if time.monotonic() >= until:
+                    raise
+                time.sleep(0.2)
+        self.max_len = json.loads(self.sock.recv(1024).decode())["max_output_len"]
+
+    def snapshot(self):
+        """(counters, when the stack took them, on time.monotonic()'s clock)."""
+        self.sock.send(b"/rawflow/stats")
+        st = json.loads(self.sock.recv(self.max_len).decode())["/rawflow/stats"]
+        taken = time.monotonic() - st["snapshot_age_us"] / 1e6
+        return {k: sum(st[f] for f in fields) for k, fields in COUNTERS.items()}, taken
+
+    def counters(self, within=10.0):
+        """{"dropped": N, "cksum": N} once they have settled: two snapshots taken after this
+        call, at least two publishing periods apart, that agree. (On a busy machine the stack's
+        core may be descheduled for a while: a snapshot older than the frames just sent, or
+        taken half-way through a burst of them, would blame the next case.)"""
+        start = time.monotonic()
+        prev = None
+        while True:
+            time.sleep(TELEMETRY_PERIOD_S)
+            c, taken = self.snapshot()
+            if taken < start:
+                continue
+            if prev is not None and taken - prev[1] >= 2 * TELEMETRY_PERIOD_S:
+                if c == prev[0] or time.monotonic() - start > within:
+                    return c
+                prev = (c, taken)
+            elif prev is None:
+                prev = (c, taken)
+
+
 def load_case(path):
     c = {"name": os.path.basename(path)[:-4], "frames": [], "counts": [], "watch": None,
-         "mode": "listen", "expect": "drop"}
+         "mode": "listen", "expect": "drop", "counted": "now"}
     cur = None
     for line in open(path):
         line = line.strip()
@@ -54,7 +113,7 @@ def load_case(path):
             continue
         if line.startswith("#"):
             key, _, val = line[1:].strip().partition(": ")
-            if key in ("mode", "expect", "watch"):
+            if key in ("mode", "expect", "watch", "counted"):
                 c[key] = val
             elif key == "counts":
                 c["counts"] = val.split()
@@ -227,10 +286,17 @@ def stack_mac_of(iface, stack_ip):
 
 
 def main(argv):
-    if len(argv) != 5:
+    if len(argv) not in (5, 6):
         print(__doc__, file=sys.stderr)
         return 2
-    iface, stack_ip, corpus, result_path = argv[1:]
+    iface, stack_ip, corpus, result_path = argv[1:5]
+    tel = None
+    if len(argv) == 6:
+        try:
+            tel = Telemetry(argv[5])
+        except OSError as e:
+            print("inject: no telemetry socket for prefix %s: %s" % (argv[5], e))
+            return 2
     cases = [load_case(os.path.join(corpus, f)) for f in sorted(os.listdir(corpus))
              if f.endswith(".hex")]
     # fragments first (see above), the rest in name order
@@ -263,6 +329,7 @@ def main(argv):
         problems = []
         time.sleep(0.3)  # the last echo's delayed ACKs are out before anything is watched
         knxt, snxt = conn.next_seqs()
+        before = tel.counters() if tel else None
         t0 = time.monotonic()
         for n, frame in c["frames"]:
             frame = bytes(frame)
@@ -282,6 +349,18 @@ def main(argv):
                             (len(answers), answers[0][:64].hex()))
         if c["expect"] == "reply" and not answers:
             problems.append("the stack did not answer")
+        want = {}
+        for k in c["counts"]:
+            name, _, v = k.partition("+")
+            want[name] = want.get(name, 0) + int(v)
+        if tel:
+            after = tel.counters()
+            r["counted"] = {k: after[k] - before[k] for k in after}
+            if c["counted"] == "now":
+                for k, n in want.items():
+                    if after[k] - before[k] < n:
+                        problems.append("%s went up by %d, not by %d" %
+                                        (k, after[k] - before[k], n))
         why = conn.echo()
         if why:
             problems.append(why)
@@ -299,16 +378,16 @@ def main(argv):
                 failed += 1
                 print("inject: FAIL %s: %s (giving up)" % (c["name"], r["detail"]))
                 break
-        for k in c["counts"]:
-            name, _, v = k.partition("+")
-            counts[name] = counts.get(name, 0) + int(v)
+        for k, n in want.items():
+            counts[k] = counts.get(k, 0) + n
         if problems:
             r["ok"] = False
             r["detail"] = "; ".join(problems)
             failed += 1
         results.append(r)
-        print("inject: %s %s (%s, expect %s, answered %d)%s" % (
+        print("inject: %s %s (%s, expect %s, answered %d%s)%s" % (
             "ok  " if r["ok"] else "FAIL", c["name"], c["mode"], c["expect"], r["answered"],
+            "".join(", %s +%d" % kv for kv in sorted(r.get("counted", {}).items()) if kv[1]),
             ": " + r["detail"] if problems else ""))
     conn.sock.close()
     with open(result_path, "w") as out:
