@@ -543,8 +543,10 @@ scenario_http() {
 	if ! command -v nginx >/dev/null; then
 		rf_say "nginx is not installed (apt-get install nginx-light): the Linux side is not measured"
 		have_nginx=0
+		collect remark "$raw" http "$point" "Linux not measured: nginx is not installed (nginx-light)"
 	elif ! start_nginx; then
 		have_nginx=0
+		collect remark "$raw" http "$point" "Linux not measured: nginx did not start"
 	fi
 	for i in $(seq "$runs"); do
 		for s in $(order "$i"); do
