@@ -122,6 +122,7 @@ def read_wrk(path):
     se = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
     if se:
         errs += sum(int(x) for x in se.groups())
+        out["error_kinds"] = "connect %s, read %s, write %s, timeout %s" % se.groups()
     bad = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
     if bad:
         errs += int(bad.group(1))
@@ -136,14 +137,20 @@ def read_wrk_rf(wrk_path, stats_path):
     s = json.load(open(stats_path))
     m["server_cycles_per_request"] = s["busy_cycles"] / s["requests"] if s["requests"] else None
     m["server_requests"] = s["requests"]
-    return m, (None if m["errors"] == 0 else "%d wrk errors" % m["errors"])
+    return m, wrk_error(m)
+
+
+def wrk_error(m):
+    if m["errors"] == 0:
+        return None
+    return "%d wrk errors (%s)" % (m["errors"], m.get("error_kinds", "non-2xx answers"))
 
 
 def read_wrk_linux(wrk_path, cpu_ns, tsc_hz):
     m = read_wrk(wrk_path)
     m["server_cycles_per_request"] = float(cpu_ns) * 1e-9 * float(tsc_hz) / m["requests"]
     m["server_cpu_s"] = float(cpu_ns) * 1e-9
-    return m, (None if m["errors"] == 0 else "%d wrk errors" % m["errors"])
+    return m, wrk_error(m)
 
 
 READERS = {"load": read_load, "rf_iperf": read_rf_iperf, "iperf3": read_iperf3,

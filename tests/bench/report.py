@@ -169,6 +169,10 @@ def machine_section(m):
         "keeps about 2 busy) |" % (m.get("loadavg_start", "?"), m.get("loadavg_end", "?")),
         "| other busy processes | at the start: %s; at the end: %s |" % (
             m.get("contention_start", "?"), m.get("contention_end", "?")),
+        "| rf-echo (memif) crashes | %s |" % (
+            "none" if m.get("rf_echo_deaths", "0").startswith("0") else
+            m["rf_echo_deaths"] + " — each time started again; runs that lost their server "
+            "are failed runs"),
     ]
     return lines
 

@@ -211,19 +211,34 @@ bound() { "$RF_PY" -c 'import math, sys; print(math.ceil(float(sys.argv[1])) + i
 # ---- servers for the request/response scenarios ------------------------------------------------
 # rf-echo polls its CPU all the time, so it is stopped (SIGSTOP) while Linux runs and resumed
 # for rawflow's runs; kecho sleeps in epoll_wait when idle.
-epid='' kpid=''
-start_echo_servers() {
+epid='' kpid='' echo_starts=0 echo_deaths=()
+start_rf_echo() {
 	local eal=()
+	echo_starts=$((echo_starts + 1))
 	memif_eal eal server "$cpu0"
-	rf_start epid "$mns" rf-echo.log "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 --port 7 \
-		--stats "$RF_TMP/echo-stats.json"
+	rf_start epid "$mns" "rf-echo-$echo_starts.log" "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 \
+		--port 7 --stats "$RF_TMP/echo-stats.json"
 	# Ready once its loop runs (first status line): a memif client that connects before the
 	# server's port started is turned away and does not try again.
-	if ! wait_line rf-echo.log '^rf-echo: .* \| flows' 30 "$epid"; then
+	if ! wait_line "rf-echo-$echo_starts.log" '^rf-echo: .* \| flows' 30 "$epid"; then
 		rf_fail "rf-echo came up as memif server"
 		return 1
 	fi
-	kill -STOP "$epid"
+	kill -STOP "$epid" 2>/dev/null
+}
+# rf-echo (DPDK 22.11's memif PMD, in fact) has been seen to segfault when a client leaves:
+# a dead server is recorded (machine.json, the report) and started again, so that one crash
+# does not void the runs after it.
+ensure_rf_echo() {
+	local st=0
+	rf_alive "$epid" && return 0
+	wait "$epid" 2>/dev/null || st=$?
+	echo_deaths+=("exit status $st$([ "$st" = 139 ] && echo ' (SIGSEGV)') before run $1")
+	rf_say "rf-echo died (exit status $st) before $1: starting it again"
+	start_rf_echo
+}
+start_echo_servers() {
+	start_rf_echo || return 1
 	rf_start kpid "$lsrv" kecho.log taskset -c "$cpu0" "$bin/kecho" --port 7
 	if ! wait_line kecho.log '^listening' 10 "$kpid"; then
 		rf_fail "kecho started"
@@ -245,12 +260,13 @@ rpc_run() {
 	local sys=$1 scen=$2 point=$3 run=$4 d=$5 o=$RF_TMP/client.out
 	shift 5
 	if [ "$sys" = rawflow ]; then
-		kill -CONT "$epid"
+		ensure_rf_echo "$scen $point #$run"
+		kill -CONT "$epid" 2>/dev/null
 		memif_eal load_eal client "$cpu1"
 		rf_timeout "$(bound "$d")" "${load_wrap[@]}" ip netns exec "$mns" "$load_bin" "${load_eal[@]}" \
 			--ip 198.18.2.2/24 --to 198.18.2.1:7 --duration "$d" --json --quiet \
 			--stats "$RF_TMP/load-stats.json" "$@" </dev/null >"$o" 2>"$RF_TMP/client.err"
-		kill -STOP "$epid"
+		kill -STOP "$epid" 2>/dev/null
 		note_tsc "$RF_TMP/load-stats.json"
 	else
 		rf_timeout "$(bound "$d")" ip netns exec "$lcli" taskset -c "$cpu1" "$bin/kload" \
@@ -309,7 +325,8 @@ profile_rf_echo() {
 	local lp
 	[ "$perf_s" != 0 ] || return 0
 	rf_say "== perf profile of rf-echo (cpu-clock, ${perf_s}s) under 64 connections"
-	kill -CONT "$epid"
+	ensure_rf_echo "the profile"
+	kill -CONT "$epid" 2>/dev/null
 	memif_eal load_eal client "$cpu1"
 	ip netns exec "$mns" timeout -k 5 $((perf_s + 20)) "$load_bin" "${load_eal[@]}" \
 		--ip 198.18.2.2/24 --to 198.18.2.1:7 --duration $((perf_s + 2)) --conns 64 --quiet \
@@ -320,7 +337,7 @@ profile_rf_echo() {
 	perf_start rf-echo "$epid" "$perf_s"
 	perf_finish rf-echo "rf-echo (memif), 64 connections of 64 B echo, closed loop, ${perf_s} s"
 	wait "$lp" 2>/dev/null
-	kill -STOP "$epid"
+	kill -STOP "$epid" 2>/dev/null
 }
 
 scenario_latency_under_load() {
@@ -355,6 +372,7 @@ scenario_short_flows() {
 			if [ "$s" = rawflow ] && [ "$i" = "$runs" ] && [ "$perf_s" != 0 ] &&
 				command -v perf >/dev/null; then
 				load_wrap=(perf record -q -e cpu-clock -g -o "$RF_TMP/perf-rf-load.data" --)
+				ensure_rf_echo "short_flows profile"
 				perf_start rf-echo-short "$epid" 2
 			fi
 			rpc_run "$s" short_flows "${short_slots} slots" "$i" 30 --short-flows \
@@ -608,7 +626,8 @@ collect machine "$out/machine.json" "mode=$mode" "runs=$runs" "run_seconds=$dur"
 	"buildtype=$(meson introspect "$RF_BUILD" --buildoptions 2>/dev/null | "$RF_PY" -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)" \
 	"wall_seconds=$SECONDS" "loadavg_start=$loadavg_start" \
 	"loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" "contention_start=$contention_start" \
-	"contention_end=$(collect contention)"
+	"contention_end=$(collect contention)" \
+	"rf_echo_deaths=${#echo_deaths[@]}: $(IFS=';'; echo "${echo_deaths[*]}")"
 if collect results "$raw" "$out/results.json"; then
 	rf_pass "every point measured on both systems; $out/results.json"
 else
