@@ -171,8 +171,13 @@ def machine_section(m):
             m.get("contention_start", "?"), m.get("contention_end", "?")),
         "| rf-echo (memif) crashes | %s |" % (
             "none" if m.get("rf_echo_deaths", "0").startswith("0") else
-            m["rf_echo_deaths"] + " — each time started again; runs that lost their server "
+            m["rf_echo_deaths"].replace(";", "; ") + " — each time started again; runs that lost their server "
             "are failed runs"),
+        "| rawflow runs made again | %s |" % (
+            "none" if m.get("rf_load_retries", "0").startswith("0") else
+            m["rf_load_retries"].replace(";", "; ") + " — the first attempt answered nothing (a SYN sent before "
+            "the memif link was up waits for lwIP's 3 s retransmission, past a short run's "
+            "end, or rf-echo had died); the second attempt's figures are recorded"),
     ]
     return lines
 
