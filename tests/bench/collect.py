@@ -26,8 +26,8 @@
   collect.py contention [CPU CPU]
       Prints the other processes that kept a CPU busy (over 20%) for one second: what
       shared the benchmark's CPUs (this VM is shared), e.g. "rf-echo 96% on CPU 0". With
-      two CPUs: "A B|text", A being one that other processes do not keep more than half
-      busy, if there is one (the servers go there).
+      two CPUs: "A B|text", A being the one other processes keep less busy (by a quarter
+      of a CPU or more; otherwise the order given): the servers go there.
   collect.py check OUT
       Checks that OUT is well-formed: a list of records with every key, numbers or null
       where numbers belong, and all six scenarios of issue 7 present (measured or marked
@@ -360,7 +360,8 @@ def cmd_contention(*cpus):
                 busy.append("%s %.0f%% on CPU %s" % (comm, pct, cpu))
     text = ", ".join(busy) if busy else "none"
     if cpus:  # the CPUs given, least busy first (stable), then the text
-        order = sorted(cpus, key=lambda c: per_cpu[c] > 50)
+        # differences under 25% of a CPU are noise: the given order stays
+        order = sorted(cpus, key=lambda c: round(per_cpu[c] / 25))
         print(" ".join(order) + "|" + text)
     else:
         print(text)
