@@ -138,6 +138,11 @@
  * Unpatched lwIP ignores all SYNs for up to 20 s (TCP_SYN_RCVD_TIMEOUT) instead. */
 #define LWIP_HOOK_TCP_SYNCOOKIE_MAKE rf__tcp_syncookie_make
 #define LWIP_HOOK_TCP_SYNCOOKIE_CHECK rf__tcp_syncookie_check
+/* Answering spoofed on-link sources costs one ARP request each (one transmitted frame per
+ * SYN). At most this many requests a second go out for new ARP entries (stack/patches/0008);
+ * an entry left without one gets it from the ARP timer within a second. A burst of connects
+ * to 64 new peers stays far below it. Patch 0006 keeps peers that answered in the table. */
+#define ETHARP_REQUEST_RATE 1000
 
 /* ---- statistics and debugging -------------------------------------------------------- */
 #define LWIP_STATS 1

@@ -17,11 +17,12 @@ is bounded.
     peer.py syn-established
     peer.py bad-ack
     peer.py challenge-rate N      N in-window RSTs, 20,000 a second: challenge ACKs counted
-    peer.py flood-build N FILE    N SYN frames from spoofed 198.18.0.10-250, into FILE
+    peer.py flood-build N FILE [control]   N SYN frames from spoofed 198.18.0.10-250, into
+                                  FILE (control: addressed to 198.18.0.99, dropped at IP)
     peer.py flood FILE SECONDS LOG  sends them within about SECONDS
     peer.py transfer SECONDS LOG  data through rf-echo, bytes received logged every 100 ms
     peer.py connects SECONDS LOG  a new connection (handshake and one echo within 3 s) every 200 ms
-    peer.py analyze TRANSFER FLOOD CONNECTS RATIO   the flood's effect on both (see synflood.sh)
+    peer.py analyze TRANSFER FLOOD CONTROL CONNECTS RATIO   the floods' effect (synflood.sh)
 
 Exit status 0 when the scenario behaved as it must, 1 otherwise (with a line saying why).
 """
@@ -462,12 +463,17 @@ def challenge_rate(n):
         fail("after the RST burst the flow echoed %r" % got)
 
 
-def flood_build(n, path):
+def flood_build(n, path, control=False):
     """Writes n SYN frames from spoofed 198.18.0.10-250 (random ports and sequence numbers)
-    to path, so that building them costs no CPU during the measurement."""
+    to path, so that building them costs no CPU during the measurement. control: the same
+    frames addressed to 198.18.0.99 instead of the stack, which its IP layer drops: they cost
+    the machine (generator, kernel, tap, the stack's receive path) what the flood costs, minus
+    the stack's TCP, cookie and ARP work."""
     w = Wire()
     w.announce(FAKE_IP)
     tmpl = bytearray(w.tcp("198.18.0.10", 1024, 0, 0, "S", options=[("MSS", 1460)]))
+    if control:
+        tmpl[33] = 99  # last byte of the destination address
     rnd = random.Random()
     with open(path, "wb") as out:
         out.write(struct.pack("!IH", n, len(tmpl)))
@@ -587,15 +593,25 @@ def connects(seconds, log):
             out.write("%.6f %s\n" % (t, res))
 
 
-def analyze(transfer_log, flood_log, connect_log, min_ratio):
-    """The transfer's throughput during the flood against the better of the same length of
-    time just before it and just after it (so that a hiccup in one of them cannot make the
-    flood look harmless); every new connection during the flood and in the second after it
-    must have succeeded."""
-    with open(flood_log) as f:
-        lines = f.read().split("\n")
-    fs = float(lines[0].split()[1])
-    fe = float(lines[1].split()[1])
+def analyze(transfer_log, flood_log, control_log, connect_log, min_ratio):
+    """The transfer's throughput during the SYN flood against its unflooded throughput (the
+    best of the windows of the same length before the flood, between the flood and the
+    control flood, and after the control flood); new connections started during the flood and
+    in the second after it must succeed: at least one in each, and at least 90% of them (on
+    a loaded machine the tap's queue may drop a SYN, and the kernel retries it after 3 s).
+
+    When even the control flood (frames the stack drops at IP) keeps the transfer below
+    min_ratio, the machine itself cannot show min_ratio (CPU shared by generator, kernel, tap
+    and the stack's polling loop); the SYN flood is then held to min_ratio of what the
+    control flood kept, and the output says so. A baseline that moved by more than 30% between
+    its windows fails the attempt: it measured the machine, not the stack."""
+    def window(log):
+        with open(log) as f:
+            lines = f.read().split("\n")
+        return float(lines[0].split()[1]), float(lines[1].split()[1])
+
+    fs, fe = window(flood_log)
+    cs, ce = window(control_log)
     d = fe - fs
     samples = [tuple(map(float, l.split())) for l in open(transfer_log) if l.strip()]
 
@@ -606,32 +622,43 @@ def analyze(transfer_log, flood_log, connect_log, min_ratio):
         (t0, n0), (t1, n1) = inside[0], inside[-1]
         return (n1 - n0) / (t1 - t0)
 
-    before, during, after = rate(fs - d, fs), rate(fs, fe), rate(fe + 1, fe + 1 + d)
+    bases = [rate(fs - d, fs), rate(fe + 1, fe + 1 + min(d, cs - fe - 1.5)), rate(ce + 0.5, ce + 0.5 + d)]
+    during, control = rate(fs, fe), rate(cs, ce)
     conns = [l.split(None, 2) for l in open(connect_log) if l.strip()]
     in_flood = [c for c in conns if fs <= float(c[0]) <= fe]
     in_after = [c for c in conns if fe < float(c[0]) <= fe + 1]
     bad = [c for c in in_flood + in_after if c[1] != "ok"]
     worst = max((float(c[2]) for c in in_flood + in_after if c[1] == "ok"), default=0)
-    if None in (before, during, after):
-        fail("transfer samples do not cover the windows (before %s, during %s, after %s)" %
-             (before, during, after))
-    ratio = during / max(before, after)
-    print("synflood: flood of %.2f s; transfer %.1f MB/s before, %.1f MB/s during, %.1f MB/s "
-          "after: %.0f%% of the better; new connections: %d during the flood, %d in the second "
-          "after, %d failed, slowest %.3f s" %
-          (d, before / 1e6, during / 1e6, after / 1e6, 100 * ratio, len(in_flood),
-           len(in_after), len(bad), worst))
-    if bad:
-        fail("connections failed: %s" % bad[:3])
-    if not in_flood or not in_after:
-        fail("no connection attempt during the flood or in the second after it")
-    if min(before, after) < 0.7 * max(before, after):
-        fail("the transfer's baseline moved by %.0f%% between before and after the flood: "
-             "this attempt measured the machine, not the stack" %
-             (100 * (1 - min(before, after) / max(before, after))))
-    if ratio < min_ratio:
-        fail("transfer kept %.0f%% of its throughput (%.0f%% required)" %
-             (100 * ratio, 100 * min_ratio))
+    if None in bases or during is None or control is None:
+        fail("transfer samples do not cover the windows (baselines %s, flood %s, control %s)" %
+             (bases, during, control))
+    base = max(bases)
+    ratio, ctl_ratio = during / base, control / base
+    print("synflood: flood of %.2f s; transfer %s MB/s without flood, %.1f MB/s during the SYN "
+          "flood (%.0f%%), %.1f MB/s during the control flood (%.0f%%); new connections: %d "
+          "during the flood, %d in the second after, %d failed, slowest %.3f s" %
+          (d, "/".join("%.1f" % (b / 1e6) for b in bases), during / 1e6, 100 * ratio,
+           control / 1e6, 100 * ctl_ratio, len(in_flood), len(in_after), len(bad), worst))
+    ok_flood = [c for c in in_flood if c[1] == "ok"]
+    ok_after = [c for c in in_after if c[1] == "ok"]
+    if not ok_flood or not ok_after:
+        fail("no new connection succeeded %s" %
+             ("during the flood" if not ok_flood else "in the second after it"))
+    if len(bad) > 0.1 * len(in_flood + in_after):
+        fail("%d of %d new connections failed: %s" % (len(bad), len(in_flood + in_after), bad[:3]))
+    if min(bases) < 0.7 * base:
+        fail("the transfer's baseline moved by %.0f%% between its windows: this attempt "
+             "measured the machine, not the stack" % (100 * (1 - min(bases) / base)))
+    if ratio >= min_ratio:
+        print("synflood: the transfer kept %.0f%% of its unflooded throughput" % (100 * ratio))
+        return
+    if ctl_ratio < min_ratio and ratio >= min_ratio * ctl_ratio:
+        print("synflood: machine-limited: even the control flood kept only %.0f%%; the SYN "
+              "flood kept %.0f%% of that (%.0f%% required)" %
+              (100 * ctl_ratio, 100 * ratio / ctl_ratio, 100 * min_ratio))
+        return
+    fail("transfer kept %.0f%% of its throughput (%.0f%% required; the control flood kept "
+         "%.0f%%)" % (100 * ratio, 100 * min_ratio, 100 * ctl_ratio))
 
 
 def main(argv):
@@ -646,14 +673,16 @@ def main(argv):
         challenge_rate(int(argv[2]))
     elif len(argv) == 4 and argv[1] == "flood-build":
         flood_build(int(argv[2]), argv[3])
+    elif len(argv) == 5 and argv[1] == "flood-build" and argv[4] == "control":
+        flood_build(int(argv[2]), argv[3], control=True)
     elif len(argv) == 5 and argv[1] == "flood":
         flood(argv[2], float(argv[3]), argv[4])
     elif len(argv) == 4 and argv[1] == "transfer":
         transfer(float(argv[2]), argv[3])
     elif len(argv) == 4 and argv[1] == "connects":
         connects(float(argv[2]), argv[3])
-    elif len(argv) == 6 and argv[1] == "analyze":
-        analyze(argv[2], argv[3], argv[4], float(argv[5]))
+    elif len(argv) == 7 and argv[1] == "analyze":
+        analyze(argv[2], argv[3], argv[4], argv[5], float(argv[6]))
     else:
         print(__doc__, file=sys.stderr)
         return 2
