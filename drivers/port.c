@@ -181,8 +181,10 @@ rf_port_reclaim(struct rf_port *port)
 	/* a ring that stays full for this many tries is not being drained */
 	for (int tries = 0; port->tx_len != 0 && tries < RF_TX_RETRIES; tries++)
 		rf_port_flush(port);
-	/* not every PMD implements it; those free sent mbufs at once or on the next burst */
-	(void)rte_eth_tx_done_cleanup(port->id, 0, 0);
+	/* Not every PMD implements it; those free sent mbufs at once, or (net_af_xdp) only
+	 * inside a later burst: an empty burst lets them. */
+	if (rte_eth_tx_done_cleanup(port->id, 0, 0) == -ENOTSUP)
+		(void)rte_eth_tx_burst(port->id, 0, NULL, 0);
 }
 
 bool

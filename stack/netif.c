@@ -61,27 +61,34 @@ void
 rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct rf_stack *s = ifc->stack;
-	const uint64_t bad = RTE_MBUF_F_RX_IP_CKSUM_BAD | RTE_MBUF_F_RX_L4_CKSUM_BAD;
-	const uint64_t good = RTE_MBUF_F_RX_IP_CKSUM_GOOD | RTE_MBUF_F_RX_L4_CKSUM_GOOD;
 	const u16_t base = ifc->nif.chksum_flags & ~(NETIF_CHECKSUM_CHECK_IP |
 						     NETIF_CHECKSUM_CHECK_TCP);
 
 	for (uint16_t i = 0; i < n; i++) {
 		struct rte_mbuf *m = pkts[i], *seg;
 		struct pbuf *p, *q;
+		uint64_t ip_ck, l4_ck;
 
 		ifc->port.stats.rx_pkts++;
 		ifc->port.stats.rx_bytes += m->pkt_len;
-		if (unlikely(m->ol_flags & bad)) {
+		/* Each checksum's two bits are one of four values (UNKNOWN, BAD, GOOD, NONE: "not
+		 * needed", e.g. virtio's host-validated data, which is BAD|GOOD as bits): compare
+		 * values, not bits. Bad: dropped here. Good or none: lwIP does not verify it again.
+		 * Unknown: lwIP verifies it. */
+		ip_ck = m->ol_flags & RTE_MBUF_F_RX_IP_CKSUM_MASK;
+		l4_ck = m->ol_flags & RTE_MBUF_F_RX_L4_CKSUM_MASK;
+		if (unlikely(ip_ck == RTE_MBUF_F_RX_IP_CKSUM_BAD ||
+			     l4_ck == RTE_MBUF_F_RX_L4_CKSUM_BAD)) {
 			s->stats.rx_bad_cksum++;
 			s->stats.rx_frames_dropped++;
 			rte_pktmbuf_free(m);
 			continue;
 		}
-		/* Checksums the device verified are not verified again; the rest are. */
-		ifc->nif.chksum_flags = (m->ol_flags & good) == good
-						? base
-						: base | NETIF_CHECKSUM_CHECK_IP | NETIF_CHECKSUM_CHECK_TCP;
+		ifc->nif.chksum_flags = base;
+		if (ip_ck != RTE_MBUF_F_RX_IP_CKSUM_GOOD && ip_ck != RTE_MBUF_F_RX_IP_CKSUM_NONE)
+			ifc->nif.chksum_flags |= NETIF_CHECKSUM_CHECK_IP;
+		if (l4_ck != RTE_MBUF_F_RX_L4_CKSUM_GOOD && l4_ck != RTE_MBUF_F_RX_L4_CKSUM_NONE)
+			ifc->nif.chksum_flags |= NETIF_CHECKSUM_CHECK_TCP;
 
 		/* lwIP 2.1.3's etharp_input() reads the ARP header without checking that the frame
 		 * holds it (and would answer a truncated request with bytes from past its end) */
