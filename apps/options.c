@@ -31,6 +31,7 @@
 #define DEFAULT_IP "198.18.0.2/24"
 /* Bounds that catch typos; not limits of the stack. */
 #define MAX_MBUFS (64u * 1024 * 1024)
+#define MAX_FLOWS (64u * 1024 * 1024)
 #define MAX_DURATION_S (365.0 * 24 * 3600)
 /* --pcap-snaplen: an Ethernet + IPv6 + TCP header at least; pcapng's customary maximum. */
 #define MIN_SNAPLEN 64
@@ -50,6 +51,7 @@ static int opt_duration(struct rf_app *app, const char *v, void *arg);
 static int opt_stats(struct rf_app *app, const char *v, void *arg);
 static int opt_quiet(struct rf_app *app, const char *v, void *arg);
 static int opt_mbufs(struct rf_app *app, const char *v, void *arg);
+static int opt_max_flows(struct rf_app *app, const char *v, void *arg);
 static int opt_copy(struct rf_app *app, const char *v, void *arg);
 static int opt_impair(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap(struct rf_app *app, const char *v, void *arg);
@@ -71,6 +73,10 @@ static const struct rf_app_option common_options[] = {
 	{"stats", "FILE", "write the counters as JSON to FILE at exit (\"-\": stdout)", opt_stats},
 	{"quiet", NULL, "no live status line (the summary at exit is still printed)", opt_quiet},
 	{"mbufs", "N", "packet buffers in the pool (default 65535)", opt_mbufs},
+	{"max-flows", "N",
+	 "connections open at once at most: more are reset (accept) or fail (connect); sizes "
+	 "the connection hash (default 16384; memory per flow: docs/scaling.md)",
+	 opt_max_flows},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
 	{"impair", "SPEC",
 	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "
@@ -370,6 +376,18 @@ opt_mbufs(struct rf_app *app, const char *v, void *arg)
 	if (rf_app_parse_u64(app, v, 1, MAX_MBUFS, &n) < 0)
 		return -1;
 	app->cfg.mbufs = (unsigned int)n;
+	return 0;
+}
+
+static int
+opt_max_flows(struct rf_app *app, const char *v, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (rf_app_parse_u64(app, v, 1, MAX_FLOWS, &n) < 0)
+		return -1;
+	app->cfg.max_flows = (unsigned int)n;
 	return 0;
 }
 

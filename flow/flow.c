@@ -30,7 +30,9 @@
 
 #include "flow_internal.h"
 
-#define RF_SENT_INITIAL 64
+/* Entries of a new flow's sent ring (16 bytes each; it doubles when full and keeps its size
+ * when the flow is reused): small, since it is memory every open flow holds. */
+#define RF_SENT_INITIAL 8
 #define RF_LISTEN_BACKLOG 255
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
@@ -46,6 +48,8 @@ flow_new(struct rf_loop *l)
 	struct rf__sent *sent;
 	uint32_t gen, mask;
 
+	if (l->flows_open >= l->max_flows) /* --max-flows: the budget of docs/scaling.md */
+		return NULL;
 	if (f != NULL) {
 		l->free_flows = f->next;
 	} else {
@@ -94,7 +98,8 @@ flow_release(struct rf_flow *f)
 {
 	struct rf_loop *l = f->loop;
 
-	RTE_ASSERT(f->pcb == NULL && f->sent_head == f->sent_tail && f->wq_head == NULL);
+	RTE_ASSERT(f->pcb == NULL && f->sent_head == f->sent_tail && f->wq_head == NULL &&
+		   !f->on_unsent);
 	rxq_drop(f);
 	if (f->prev != NULL)
 		f->prev->next = f->next;
@@ -137,8 +142,40 @@ attach(struct rf_flow *f, struct tcp_pcb *pcb)
 	tcp_nagle_disable(pcb);
 }
 
+/* The unsent list: flows whose pcb holds bytes (or a FIN) not sent yet. Only those can send
+ * new sequence space without a callback of ours (lwIP sends them when an ACK opens the
+ * window), so rf__flows_track_sent() visits them and not every open flow: with many idle
+ * connections the stats (and telemetry, every 100 ms) would otherwise walk them all. */
+static void
+unsent_del(struct rf_flow *f)
+{
+	if (!f->on_unsent)
+		return;
+	if (f->unsent_prev != NULL)
+		f->unsent_prev->unsent_next = f->unsent_next;
+	else
+		f->loop->unsent = f->unsent_next;
+	if (f->unsent_next != NULL)
+		f->unsent_next->unsent_prev = f->unsent_prev;
+	f->on_unsent = false;
+}
+
+static void
+unsent_add(struct rf_flow *f)
+{
+	if (f->on_unsent)
+		return;
+	f->unsent_prev = NULL;
+	f->unsent_next = f->loop->unsent;
+	if (f->unsent_next != NULL)
+		f->unsent_next->unsent_prev = f;
+	f->loop->unsent = f;
+	f->on_unsent = true;
+}
+
 /* Counts sequence space the pcb sent for the first time (lwIP moves snd_nxt back when it
- * retransmits after a timeout, so only growth past the highest value is new). */
+ * retransmits after a timeout, so only growth past the highest value is new), and keeps the
+ * flow on the unsent list while it has more to send. */
 static void
 track_sent(struct rf_flow *f)
 {
@@ -146,13 +183,21 @@ track_sent(struct rf_flow *f)
 		f->loop->tx_new_bytes += f->pcb->snd_nxt - f->snd_max;
 		f->snd_max = f->pcb->snd_nxt;
 	}
+	if (f->pcb != NULL && f->pcb->unsent != NULL)
+		unsent_add(f);
+	else
+		unsent_del(f);
 }
 
 void
 rf__flows_track_sent(struct rf_loop *l)
 {
-	for (struct rf_flow *f = l->live; f != NULL; f = f->next)
+	struct rf_flow *f = l->unsent, *next;
+
+	for (; f != NULL; f = next) {
+		next = f->unsent_next; /* track_sent may take f off the list */
 		track_sent(f);
+	}
 }
 
 /* Leaves the pcb to lwIP: no callback reaches this flow any more. */
@@ -169,6 +214,7 @@ detach(struct rf_flow *f)
 	tcp_sent(pcb, NULL);
 	tcp_err(pcb, NULL);
 	f->pcb = NULL;
+	unsent_del(f);
 }
 
 /* ---- the send side ------------------------------------------------------------------- */
@@ -411,6 +457,7 @@ on_err(void *arg, err_t err)
 	if (f == NULL)
 		return;
 	f->pcb = NULL; /* lwIP has freed it */
+	unsent_del(f);
 	f->conn_err = map_err(err, f->connecting);
 	sent_release_all(f);
 	complete_writes(f, RF_EOF);

@@ -96,6 +96,8 @@ struct rf_flow {
 	struct rf_flow_counters ctr;
 	uint32_t snd_max; /* highest snd_nxt seen: sequence space sent for the first time */
 	struct rf_flow *prev, *next; /* live flows (for destroy) or the free list */
+	struct rf_flow *unsent_prev, *unsent_next; /* the loop's unsent list, when on_unsent */
+	bool on_unsent;
 };
 
 struct rf_listener {
@@ -115,11 +117,13 @@ struct rf_loop {
 	rf_poll_cb *poll_cb;
 	void *poll_arg;
 	struct rf_flow *live;       /* doubly linked */
+	struct rf_flow *unsent;     /* flows with bytes lwIP has not sent yet (flow.c) */
 	struct rf_listener *listening;
 	struct rf_flow *free_flows; /* singly linked through next */
 	struct rf_buf *free_views;  /* sub-view headers, linked through rf_next */
 	struct rf__wreq *free_wreqs; /* small write requests, linked through next */
 	uint64_t flows_open, flows_opened, listeners, accept_refused;
+	uint64_t max_flows; /* flows_open never exceeds it (struct rf_config) */
 	uint64_t rx_copied_bytes, rx_payload_bytes;
 	uint64_t busy_cycles;
 	uint64_t now_tsc;   /* TSC at the start of the current (or last) pass */

@@ -8,12 +8,14 @@
  * to is queued behind, never run inside the call.
  */
 #include <arpa/inet.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include <rte_cycles.h>
 #include <rte_malloc.h>
+#include <rte_random.h>
 
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/stats.h"
@@ -152,6 +154,23 @@ rf_impair_check(const char *spec, char *err, size_t errlen)
 	return rf_impair_parse(spec, &conf, err, errlen) == 0 ? 0 : RF_EINVAL;
 }
 
+/* lwIP finds the connection of a segment in a hash of its 4-tuple (stack/patches/0009),
+ * sized here for the most flows the loop may hold, with a fresh secret key; n == 0 gives the
+ * memory back. Connections lwIP still keeps without a flow (TIME-WAIT, LAST-ACK) share it. */
+static int
+pcb_hash_size(uint64_t n)
+{
+	uint64_t r0 = rte_rand(), r1 = rte_rand();
+	const u32_t key[4] = {(u32_t)r0, (u32_t)(r0 >> 32), (u32_t)r1, (u32_t)(r1 >> 32)};
+
+	if (tcp_pcb_hash_size((u32_t)RTE_MIN(n, (uint64_t)UINT32_MAX), key) != ERR_OK) {
+		fprintf(stderr, "rawflow: out of memory for the connection hash of %" PRIu64
+				" flows (--max-flows)\n", n);
+		return RF_ENOMEM;
+	}
+	return 0;
+}
+
 static int
 ring_push(struct rf__ring *r, const struct rf__comp *c)
 {
@@ -245,6 +264,15 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 		rte_free(l);
 		rf_eal_stop();
 		return rc == -ENODEV ? RF_ENODEV : rc;
+	}
+	l->max_flows = cfg != NULL && cfg->max_flows ? cfg->max_flows : RF_MAX_FLOWS_DEFAULT;
+	rc = pcb_hash_size(l->max_flows);
+	if (rc != 0) {
+		rf_stack_fini(&l->stack);
+		free(l->comps.v);
+		rte_free(l);
+		rf_eal_stop();
+		return rc;
 	}
 	l->stack.completions = run_completions;
 	l->ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
@@ -389,6 +417,7 @@ rf_loop_destroy(struct rf_loop *l)
 		run_completions(l);
 	rf_stack_poll(&l->stack, rte_rdtsc()); /* RSTs out */
 	rf_stack_fini(&l->stack);
+	pcb_hash_size(0); /* back to lwIP's built-in table: cannot fail */
 	rf__views_free(l);
 	rf__wreqs_free(l);
 	while (l->free_flows != NULL) {

@@ -106,7 +106,14 @@ struct rf_config {
 	const char *pcap;     /* NULL, or a file that receives every frame of every port, both
 				 ways, as pcapng (tshark -r FILE); created or truncated at start */
 	unsigned int pcap_snaplen; /* bytes kept of each captured frame; 0: whole frames */
+	unsigned int max_flows; /* flows open at once at most, default RF_MAX_FLOWS_DEFAULT: a
+				   connection accepted beyond it is reset (counted in
+				   accept_refused), rf_connect() fails with RF_ENOMEM. It sizes
+				   the stack's connection hash; the memory per flow is in
+				   docs/scaling.md */
 };
+
+#define RF_MAX_FLOWS_DEFAULT 16384
 
 /* Checks an impairment spec (struct rf_config's impair) without starting anything: 0, or
  * RF_EINVAL with the reason, naming the bad token, in err. */
@@ -167,7 +174,7 @@ struct rf_stats {
 	uint64_t flows_open, flows_opened, listeners;
 	uint64_t tcp_pcbs_in_use; /* lwIP connection blocks, TIME-WAIT included */
 	uint64_t tcp_pcbs_time_wait; /* ... of which in TIME-WAIT (lwIP frees them after 2 MSL) */
-	uint64_t accept_refused;  /* connections refused for lack of memory */
+	uint64_t accept_refused;  /* accepted connections reset: beyond max_flows, or no memory */
 	uint64_t busy_cycles; /* TSC cycles in loop passes that did work (the loop polls, so
 				 CPU time says nothing: this is the cost figure) */
 	uint64_t tsc_hz;      /* TSC cycles per second */
