@@ -32,6 +32,9 @@
 /* Written buffers waiting for completion per flow: each holds a packet buffer, and a peer
  * sending tiny segments must not take the pool with them. */
 #define ECHO_MAX_WRITES 512
+/* --ports: listeners at most. A client stack (lwIP) has 16,383 local ports per destination,
+ * so holding many connections from one client address takes several server ports. */
+#define ECHO_MAX_PORTS 64
 
 struct echo_conn {
 	LIST_ENTRY(echo_conn) link;
@@ -45,7 +48,8 @@ struct echo_conn {
 };
 
 struct echo {
-	struct rf_listener *listener;
+	struct rf_listener *listeners[ECHO_MAX_PORTS];
+	uint64_t nports; /* --ports: listening on --port .. --port + nports - 1 */
 	LIST_HEAD(, echo_conn) conns;
 	uint64_t max_pending;
 	/* for the stats */
@@ -193,9 +197,9 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 }
 
 static int
-echo_listen(struct echo *e, struct rf_loop *l, uint16_t port)
+echo_listen(struct echo *e, struct rf_loop *l, uint16_t port, uint64_t i)
 {
-	return rf_listen(l, NULL, port, on_accept, e, &e->listener);
+	return rf_listen(l, NULL, port, on_accept, e, &e->listeners[i]);
 }
 
 /* After the loop stopped: no new connections, and the open ones are reset. Flows already
@@ -206,9 +210,11 @@ echo_stop(void *arg)
 	struct echo *e = arg;
 	struct echo_conn *c, *next;
 
-	if (e->listener != NULL)
-		rf_listener_close(e->listener);
-	e->listener = NULL;
+	for (uint64_t i = 0; i < e->nports; i++) {
+		if (e->listeners[i] != NULL)
+			rf_listener_close(e->listeners[i]);
+		e->listeners[i] = NULL;
+	}
 	for (c = LIST_FIRST(&e->conns); c != NULL; c = next) {
 		next = LIST_NEXT(c, link);
 		conn_abort(c);
@@ -243,10 +249,19 @@ opt_max_pending(struct rf_app *app, const char *v, void *arg)
 	return rf_app_parse_bytes(app, v, 1, 1u << 30, &e->max_pending);
 }
 
+static int
+opt_ports(struct rf_app *app, const char *v, void *arg)
+{
+	struct echo *e = arg;
+
+	return rf_app_parse_u64(app, v, 1, ECHO_MAX_PORTS, &e->nports);
+}
+
 static const struct rf_app_option echo_options[] = {
 	{"max-pending", "BYTES",
 	 "pause reading a flow at this many echoed bytes not yet in TCP's send queue (default 256k)",
 	 opt_max_pending},
+	{"ports", "N", "listen on N consecutive ports from --port (default 1)", opt_ports},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -263,17 +278,26 @@ static const struct rf_app_spec echo_spec = {
 int
 main(int argc, char **argv)
 {
-	struct echo e = {.max_pending = ECHO_MAX_PENDING_DEFAULT};
+	struct echo e = {.max_pending = ECHO_MAX_PENDING_DEFAULT, .nports = 1};
 	struct rf_app app;
 	int rc;
 
 	LIST_INIT(&e.conns);
 	rf_app_init(&app, &echo_spec, &e);
 	rf_app_parse(&app, argc, argv);
+	if (app.port + e.nports - 1 > 65535) {
+		fprintf(stderr, "%s: --ports: %" PRIu64 " ports from %u go past 65535\n",
+			echo_spec.name, e.nports, app.port);
+		return 2;
+	}
 	rf_app_start(&app);
-	rc = echo_listen(&e, app.loop, app.port);
-	if (rc < 0)
-		rf_app_fatal(&app, "cannot listen on port %u: %s", app.port,
-			     rf_error_message(rc));
+	for (uint64_t i = 0; i < e.nports; i++) {
+		uint16_t port = (uint16_t)(app.port + i);
+
+		rc = echo_listen(&e, app.loop, port, i);
+		if (rc < 0)
+			rf_app_fatal(&app, "cannot listen on port %u: %s", port,
+				     rf_error_message(rc));
+	}
 	return rf_app_run(&app);
 }

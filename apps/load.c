@@ -21,7 +21,18 @@
  *   --short-flows: one request per connection: connect, send, receive the response, close.
  *     The next connection of a slot starts once the close completed (or on schedule with
  *     --rate). Latency runs from the connect (or its scheduled time) to the response's last
- *     byte, and requests/s is connections/s.
+ *     byte, and requests/s is connections/s;
+ *   --once: each connection sends one request and, once answered, stays open without
+ *     traffic until the run ends: many idle connections held against a server (the scale
+ *     suite). "held" counts them; when all --conns are held, one line on stderr says so.
+ *     --idle K adds K such idle connections (slots opened before the --conns ones) to a
+ *     closed-loop run, whose figures then cover only the time after all K were held: the
+ *     request rate of a server that holds K idle connections (tests/scale/idle_rate.sh).
+ *
+ * Many connections: lwIP gives each connection a local port of 0xc000..0xfffe that no other
+ * connection to the same server address and port uses (stack/patches/0010), 16,383 per
+ * server port; --ports N spreads the slots over N consecutive server ports (slot i goes to
+ * --to's port + i mod N). --max-flows is raised to --conns unless given.
  *
  * Slots: struct conn is one of --conns slots, each holding at most one flow at a time. A slot
  * counts the callbacks still due from its flow (connect, read, close; writes are issued with
@@ -31,7 +42,7 @@
  * requests in flight in "lost", and its slot connects again after LOAD_RETRY_NS.
  *
  * Start: the first slot connects alone, the others once its connect resolved (see
- * open_the_rest()). The clock starts with the first established connection, so what delays
+ * open_the_rest()), at most LOAD_CONNECTING_MAX connects in progress at a time. The clock starts with the first established connection, so what delays
  * it (ARP, a link coming up, a lost SYN) is neither in the rate nor in any latency.
  *
  * The end: --duration (common.c stops the loop) or --requests N (the N-th request answered or
@@ -50,8 +61,15 @@
 #include "histogram.h"
 
 #define LOAD_PORT 7 /* the echo service's, for --to without a port */
-/* lwIP gives each connection one ephemeral port of 0xc000..0xffff. */
-#define LOAD_MAX_CONNS 16384
+/* Local ports lwIP has per server address and port (0xc000..0xfffe; stack/patches/0010). */
+#define LOAD_PORTS_PER_TARGET 16383u
+/* --ports: server ports at most, and so connections at most */
+#define LOAD_MAX_PORTS 64
+#define LOAD_MAX_CONNS (LOAD_PORTS_PER_TARGET * LOAD_MAX_PORTS)
+/* Connects in progress at most while the slots open: a burst of SYNs beyond a listen backlog
+ * (rawflow's: 255) is answered with SYN cookies or dropped, and frames beyond the device's TX
+ * queue are dropped and wait out a 3 s SYN retransmission. */
+#define LOAD_CONNECTING_MAX 128
 /* Each request in flight is 8 bytes of timestamp; conns x depth of them are allocated. */
 #define LOAD_MAX_DEPTH 1024
 /* The message is pre-built from packet buffers of rf_buf_max() bytes (a page less headroom):
@@ -88,6 +106,7 @@ struct conn {
 	enum conn_state state;
 	bool failed;            /* the flow ended in an error: retry after LOAD_RETRY_NS */
 	bool initial;           /* one of the first connects (--rate waits for them) */
+	bool held;              /* --once: its request was answered; the flow stays open */
 };
 
 struct load {
@@ -95,8 +114,10 @@ struct load {
 	struct rf_addr to;
 	const char *to_text;
 	uint16_t to_port;       /* 0: --port */
-	uint64_t conns, size, depth, requests_max, rate;
-	bool to_set, depth_set, short_flows, json;
+	uint64_t conns, size, depth, requests_max, rate, nports;
+	uint64_t idle;          /* --idle: idle slots, before the --conns ones */
+	uint64_t nslots;        /* idle + conns */
+	bool to_set, depth_set, short_flows, json, once;
 
 	struct rf_app *app;
 	struct conn *conn;
@@ -110,7 +131,10 @@ struct load {
 	uint64_t connections;   /* flows established */
 	uint64_t connect_errors, resets, other_errors;
 	uint64_t start_ns, end_ns; /* the measured span */
-	bool all_started;       /* every slot was started (after the first one's connect) */
+	uint64_t next_start;    /* the next slot to start at the beginning (the first one's connect
+				   resolved: open_the_rest()) */
+	unsigned int connecting; /* connects in progress */
+	uint64_t held, held_max; /* --once: connections answered and open (now, at most) */
 	bool first_up;          /* a connection was established */
 	bool stopping;          /* no new work: the run is over */
 
@@ -199,6 +223,10 @@ conn_settle(struct conn *c)
 		return;
 	if (!ld->stopping)
 		ld->lost += c->inflight;
+	if (c->held) {
+		c->held = false;
+		ld->held--;
+	}
 	c->flow = NULL;
 	c->state = CONN_IDLE;
 	c->head = 0;
@@ -338,6 +366,37 @@ record(struct load *ld, uint64_t ns)
 	rf_hist_add(&ld->last, idx, ns);
 }
 
+/* An idle slot (--once, --idle) sends one request per flow and then holds the flow open. */
+static bool
+conn_is_idle(const struct conn *c)
+{
+	return c->ld->once || (uint64_t)(c - c->ld->conn) < c->ld->idle;
+}
+
+/* An idle slot's request was answered; the flow stays open, without traffic, until the end.
+ * Once all of --idle's are held, the figures start again from zero: they measure the run
+ * with every idle connection in place. */
+static void
+conn_hold(struct conn *c, uint64_t now)
+{
+	struct load *ld = c->ld;
+	uint64_t all = ld->once ? ld->conns : ld->idle;
+
+	c->held = true;
+	if (++ld->held > ld->held_max) {
+		ld->held_max = ld->held;
+		if (ld->held_max == all) {
+			fprintf(stderr, "%s: all %" PRIu64 " %sconnections answered, holding them "
+					"open\n", ld->app->spec->name, all, ld->once ? "" : "idle ");
+			if (!ld->once) {
+				ld->start_ns = now;
+				ld->completed = 0;
+				rf_hist_reset(&ld->all);
+			}
+		}
+	}
+}
+
 /* len more bytes came back: they end the oldest requests in flight, --size bytes each. */
 static void
 conn_received(struct conn *c, uint32_t len)
@@ -364,6 +423,11 @@ conn_received(struct conn *c, uint32_t len)
 	if (ld->short_flows) {
 		if (c->inflight == 0)
 			conn_close(c);
+		return;
+	}
+	if (conn_is_idle(c)) {
+		if (c->inflight == 0 && !c->held)
+			conn_hold(c, now);
 		return;
 	}
 	if (ld->rate == 0)
@@ -430,17 +494,16 @@ initial_done(struct conn *c, uint64_t now)
 /* Every slot but the first connects once the first one's connect resolved: by then the
  * server's address is resolved (lwIP holds only 3 packets per address waiting for ARP and
  * drops the rest, so a burst of SYNs at start-up would mostly wait out lwIP's 3 s SYN
- * retransmission timeout). */
+ * retransmission timeout). Called again as each connect resolves, it keeps at most
+ * LOAD_CONNECTING_MAX of them in progress until every slot has started. */
 static void
 open_the_rest(struct load *ld, uint64_t now)
 {
-	uint64_t i;
-
-	if (ld->all_started || ld->stopping)
+	if (ld->stopping)
 		return;
-	ld->all_started = true;
-	for (i = 1; i < ld->conns && (!ld->short_flows || may_issue(ld)); i++)
-		conn_start(&ld->conn[i], now);
+	while (ld->next_start < ld->nslots && ld->connecting < LOAD_CONNECTING_MAX &&
+	       (!ld->short_flows || may_issue(ld)))
+		conn_start(&ld->conn[ld->next_start++], now);
 }
 
 static void
@@ -451,8 +514,9 @@ on_connect(struct rf_flow *f, int status, void *arg)
 	uint64_t now = rf_now_ns();
 
 	c->callbacks--;
+	ld->connecting--;
 	initial_done(c, now);
-	open_the_rest(ld, now);
+	open_the_rest(ld, now); /* the next slots, as connects resolve */
 	if (status != RF_OK) {
 		/* f is freed when this returns */
 		if (status != RF_ECANCELED && !ld->stopping && c->state == CONN_CONNECTING)
@@ -489,6 +553,8 @@ on_connect(struct rf_flow *f, int status, void *arg)
 		return;
 	if (ld->short_flows)
 		conn_write(c); /* its request was counted (and timed) at the connect */
+	else if (conn_is_idle(c))
+		conn_request(c, now); /* its one request */
 	else if (ld->rate == 0)
 		conn_fill(c, now);
 	else
@@ -503,7 +569,9 @@ conn_start(struct conn *c, uint64_t t0)
 	struct rf_flow *f;
 	int rc;
 
-	rc = rf_connect(ld->app->loop, &ld->to, ld->to_port, on_connect, c, &f);
+	rc = rf_connect(ld->app->loop, &ld->to,
+			(uint16_t)(ld->to_port + (uint64_t)(c - ld->conn) % ld->nports), on_connect, c,
+			&f);
 	if (rc < 0) {
 		/* No flow at all: out of memory or, with many short flows, of local ports, which
 		 * closed connections hold for 2 MSL in TIME-WAIT. The slot retries later. */
@@ -521,6 +589,7 @@ conn_start(struct conn *c, uint64_t t0)
 	c->state = CONN_CONNECTING;
 	c->failed = false;
 	c->callbacks++;
+	ld->connecting++;
 	if (ld->short_flows)
 		conn_push(c, t0);
 }
@@ -536,7 +605,7 @@ load_retry(struct load *ld, uint64_t now)
 	uint64_t i;
 
 	ld->next_retry_ns = UINT64_MAX;
-	for (i = 0; i < ld->conns; i++) {
+	for (i = 0; i < ld->nslots; i++) {
 		c = &ld->conn[i];
 		if (c->state != CONN_IDLE || !c->failed)
 			continue;
@@ -621,7 +690,7 @@ load_stop(void *arg)
 	if (ld->end_ns == 0)
 		ld->end_ns = rf_now_ns();
 	ld->stopping = true;
-	for (i = 0; i < ld->conns; i++) {
+	for (i = 0; i < ld->nslots; i++) {
 		if (ld->conn[i].state == CONN_OPEN)
 			conn_close(&ld->conn[i]);
 		else
@@ -642,6 +711,8 @@ load_status(char *buf, size_t len, double interval_s, void *arg)
 	n = snprintf(buf, len, "%.0f req/s | p99 %.1f us",
 		     interval_s > 0 ? (double)ld->last.total / interval_s : 0.0,
 		     (double)rf_hist_quantile(&ld->last, 0.99) / 1e3);
+	if ((ld->once || ld->idle > 0) && n > 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, " | held %" PRIu64, ld->held);
 	if (errors > 0 && n > 0 && (size_t)n < len)
 		snprintf(buf + n, len - (size_t)n, " | errors %" PRIu64, errors);
 	rf_hist_reset(&ld->last);
@@ -691,6 +762,10 @@ load_result(json_t *o, void *arg)
 	SET_INT("connections", ld->connections);
 	SET_INT("rate", ld->rate);
 	json_object_set_new(o, "short_flows", json_boolean(ld->short_flows));
+	SET_INT("ports", ld->nports);
+	SET_INT("idle", ld->idle);
+	json_object_set_new(o, "once", json_boolean(ld->once));
+	SET_INT("held_max", ld->held_max);
 #undef SET_US
 #undef SET_REAL
 #undef SET_INT
@@ -785,6 +860,27 @@ opt_short_flows(struct rf_app *app, const char *v, void *arg)
 }
 
 static int
+opt_once(struct rf_app *app, const char *v, void *arg)
+{
+	(void)app;
+	(void)v;
+	((struct load *)arg)->once = true;
+	return 0;
+}
+
+static int
+opt_idle(struct rf_app *app, const char *v, void *arg)
+{
+	return rf_app_parse_u64(app, v, 1, LOAD_MAX_CONNS, &((struct load *)arg)->idle);
+}
+
+static int
+opt_ports(struct rf_app *app, const char *v, void *arg)
+{
+	return rf_app_parse_u64(app, v, 1, LOAD_MAX_PORTS, &((struct load *)arg)->nports);
+}
+
+static int
 opt_json(struct rf_app *app, const char *v, void *arg)
 {
 	(void)app;
@@ -806,6 +902,18 @@ static const struct rf_app_option load_options[] = {
 	 opt_rate},
 	{"short-flows", NULL, "one request per connection: connect, request, close (conn/s)",
 	 opt_short_flows},
+	{"once", NULL,
+	 "one request per connection, which then stays open and idle until the end (holds "
+	 "--conns idle connections)",
+	 opt_once},
+	{"idle", "K",
+	 "also hold K idle connections (opened first, one request each); the figures start "
+	 "once all are held",
+	 opt_idle},
+	{"ports", "N",
+	 "spread the connections over N server ports from --to's (default 1; 16383 "
+	 "connections per port at most)",
+	 opt_ports},
 	{"json", NULL, "print the results as one JSON object on stdout at the end", opt_json},
 	{NULL, NULL, NULL, NULL},
 };
@@ -847,8 +955,25 @@ check_options(struct load *ld, struct rf_app *app)
 		ld->depth = ld->rate != 0 && !ld->short_flows ? LOAD_RATE_DEPTH : 1;
 	if (ld->short_flows)
 		ld->depth = 1;
+	if (ld->once && (ld->short_flows || ld->rate != 0 || ld->requests_max != 0 ||
+			 ld->depth != 1 || ld->idle != 0))
+		usage_error(app, "--once: one request per connection, without --short-flows, "
+				 "--rate, --requests, --depth or --idle");
+	if (ld->idle != 0 && (ld->short_flows || ld->rate != 0 || ld->requests_max != 0))
+		usage_error(app, "--idle: with the closed loop only (no --short-flows, --rate or "
+				 "--requests)");
+	ld->nslots = ld->conns + ld->idle;
 	if (ld->to_port == 0)
 		ld->to_port = app->port;
+	if (ld->to_port + ld->nports - 1 > 65535)
+		usage_error(app, "--ports: %" PRIu64 " ports from %u go past 65535", ld->nports,
+			    ld->to_port);
+	if (ld->nslots > LOAD_PORTS_PER_TARGET * ld->nports)
+		usage_error(app, "%" PRIu64 " connections: %u local ports per server port, so --ports %"
+				 PRIu64 " or more", ld->nslots, LOAD_PORTS_PER_TARGET,
+			    (ld->nslots + LOAD_PORTS_PER_TARGET - 1) / LOAD_PORTS_PER_TARGET);
+	if (app->cfg.max_flows == 0 && ld->nslots > RF_MAX_FLOWS_DEFAULT)
+		app->cfg.max_flows = (unsigned int)ld->nslots;
 }
 
 /* ---- start-up --------------------------------------------------------------------------- */
@@ -861,12 +986,12 @@ load_prepare(struct load *ld, struct rf_app *app)
 	uint64_t left, i;
 	unsigned int j;
 
-	ld->conn = calloc(ld->conns, sizeof(*ld->conn));
-	ld->rings = calloc(ld->conns * ld->depth, sizeof(*ld->rings));
+	ld->conn = calloc(ld->nslots, sizeof(*ld->conn));
+	ld->rings = calloc(ld->nslots * ld->depth, sizeof(*ld->rings));
 	if (ld->conn == NULL || ld->rings == NULL)
 		rf_app_fatal(app, "out of memory for %" PRIu64 " connections of depth %" PRIu64,
-			     ld->conns, ld->depth);
-	for (i = 0; i < ld->conns; i++) {
+			     ld->nslots, ld->depth);
+	for (i = 0; i < ld->nslots; i++) {
 		ld->conn[i].ld = ld;
 		ld->conn[i].t0_ns = ld->rings + i * ld->depth;
 	}
@@ -899,7 +1024,7 @@ load_begin(struct load *ld)
 		 * on a free slot. The schedule starts once a first connection (itself a request)
 		 * is through its handshake, for the reason open_the_rest() gives. */
 		ld->interval_ns = NS_PER_S / (double)ld->rate;
-		ld->all_started = true;
+		ld->next_start = ld->nslots; /* nothing to open: the schedule does */
 		ld->conn[0].initial = true;
 		ld->initial_pending = 1;
 	} else if (ld->rate != 0) {
@@ -941,6 +1066,8 @@ main(int argc, char **argv)
 	}
 	ld->conns = 1;
 	ld->size = 64;
+	ld->nports = 1;
+	ld->next_start = 1;
 	rf_hist_reset(&ld->all);
 	rf_hist_reset(&ld->last);
 	rf_app_init(&app, &load_spec, ld);
