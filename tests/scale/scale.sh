@@ -1,0 +1,176 @@
+#!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR disable=SC2317 # (SC2317: checks run through rf_check)
+# Suite scale (issue 10, "connections at scale"): many concurrent connections to one rawflow
+# core, each exchanging a message, within the memory docs/scaling.md documents.
+#
+# rf-echo (one core, memif server, --max-flows N, listening on enough ports) against one rf-load
+# --once over memif: N connections, each sends one 64-byte request, gets it back, and stays
+# open. Pins:
+#   - all N are answered and held open at once (rf-load's held_max = N, no error), and rf-echo
+#     counts N flows open;
+#   - rf-echo's resident memory grew by at most SC_BUDGET bytes per flow (docs/scaling.md: the
+#     fixed cost of a flow in rawflow plus rf-echo's record, with allocator slack) plus
+#     SC_SLACK_KIB for the rest (completion ring, allocator arenas);
+#   - both stop cleanly with every packet buffer back.
+# rf-echo is always stopped before its client: DPDK 22.11's memif server can crash when its
+# client leaves while it receives (docs/scaling.md), and here the client would leave sending a
+# close for every connection.
+# Then --max-flows itself, on a small rf-echo: connections beyond its --max-flows are reset and
+# counted (accept_refused), never more flows open than the limit; and rf-load's own
+# --max-flows makes its connects beyond it fail (connect_errors).
+#
+# N: 20,000 by default (about a minute here); RF_SCALE_FULL=1: 100,000, the issue's target
+# (several minutes: meson test -C build --suite scale -t 4). RF_SCALE_CONNS overrides N.
+set -uo pipefail
+# shellcheck source=../integration/lib.sh
+. "${RF_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
+# shellcheck source=lib.sh
+. "$RF_SRC/tests/scale/lib.sh"
+
+# Memory per flow on rf-echo (docs/scaling.md): 352 B pcb + 256 B flow + 144 B sent ring + 16 B
+# of hash buckets at most + 64 B rf-echo's record = 832 B, plus allocator slack.
+SC_BUDGET=1024
+SC_SLACK_KIB=$((8 * 1024))
+
+if [ "${RF_SCALE_FULL:-0}" = 1 ]; then
+	N=${RF_SCALE_CONNS:-100000}
+	hold_limit=400
+else
+	N=${RF_SCALE_CONNS:-20000}
+	hold_limit=120
+fi
+P=$(sc_ports "$N")
+
+epid='' lpid='' rc='' erc='' # set by sc_*_start, rf_stop
+sc_init scale
+sock=$RF_TMP/memif.sock
+echo_stats=$RF_TMP/echo-stats.json
+load_stats=$RF_TMP/load-stats.json
+
+# ---- N connections held open ------------------------------------------------------------------
+
+if ! sc_echo_start epid "$sock" echo.log --ports "$P" --max-flows "$N" --stats "$echo_stats"; then
+	rf_fail "rf-echo came up as memif server"
+	rf_finish
+fi
+base_kib=$(sc_rss_kib "$epid")
+t0=$SECONDS
+sc_load_start lpid hold 198.18.2.2 "$sock" load.log --conns "$N" --ports "$P" --once \
+	--duration $((hold_limit + 60)) --json --stats "$load_stats"
+if sc_wait_line "$hold_limit" "$lpid" load.log "all $N connections answered"; then
+	held_s=$((SECONDS - t0))
+	rf_pass "$N connections answered and held open by one rf-load ($P server ports), after ${held_s} s"
+else
+	rf_fail "$N connections answered and held open by one rf-load within $hold_limit s"
+	tail -n 3 "$(rf_log load.log)"
+fi
+
+# rf-echo's status line comes every second: the next one shows the flows held.
+echo_holds() {
+	local deadline=$((SECONDS + 5)) got
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		got=$("$RF_PY" "$sc_tool" flows "$(rf_log echo.log)") && [ "$got" = "$N" ] && return 0
+		sleep 0.5
+	done
+	echo "rf-echo's last status line shows ${got:-no} flows, not $N"
+	return 1
+}
+rf_check "rf-echo holds $N flows" echo_holds
+
+in_budget() {
+	local kib grown per
+	kib=$(sc_rss_kib "$epid") || return 1
+	grown=$((kib - base_kib))
+	per=$((grown * 1024 / N))
+	echo "  rf-echo resident memory ${base_kib} KiB -> ${kib} KiB: +$((grown / 1024)) MiB for $N flows, $per B per flow (budget $SC_BUDGET B + $((SC_SLACK_KIB / 1024)) MiB)"
+	[ "$grown" -le $((N * SC_BUDGET / 1024 + SC_SLACK_KIB)) ]
+}
+rf_check "rf-echo's memory within the budget of docs/scaling.md" in_budget
+
+# rf-load's status line shows "errors N" once there is one.
+no_error_yet() {
+	local line
+	line=$(grep '^rf-load: .* | held' "$(rf_log load.log)" | tail -n 1)
+	case $line in *errors*) echo "  $line"; return 1 ;; esac
+}
+rf_check "rf-load: no error while opening and holding them" no_error_yet
+
+if rf_stop "$epid" rc 30 && [ "$rc" = 0 ]; then
+	rf_pass "rf-echo stopped on SIGINT with exit status 0"
+else
+	rf_fail "rf-echo stopped on SIGINT with exit status 0 (got $rc)"
+fi
+if rf_stop "$lpid" rc 30 && [ "$rc" = 0 ]; then
+	rf_pass "rf-load stopped on SIGINT with exit status 0"
+else
+	rf_fail "rf-load stopped on SIGINT with exit status 0 (got $rc)"
+fi
+rf_check "rf-load: every connection answered once and held" \
+	"$RF_PY" "$sc_tool" json "$(rf_log load.log)" "requests=$N" "held_max=$N" \
+	"connections=$N" connect_errors=0
+rf_check "rf-load: no packet buffer leaked" \
+	"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$load_stats"
+stat() { "$RF_PY" "$RF_SRC/tests/integration/stats.py" get "$1" "$2"; }
+echo_counted() {
+	local conns refused
+	conns=$(stat "$echo_stats" connections) || return 1
+	refused=$(stat "$echo_stats" accept_refused) || return 1
+	if [ "$conns" != "$N" ] || [ "$refused" != 0 ]; then
+		echo "  connections $conns, accept_refused $refused"
+		return 1
+	fi
+	"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$echo_stats"
+}
+rf_check "rf-echo: $N connections accepted, none refused, no packet buffer leaked" echo_counted
+
+# ---- --max-flows ------------------------------------------------------------------------------
+
+# Connections beyond rf-echo's --max-flows are reset after their handshake (and retried by
+# rf-load every 100 ms); rf-echo never has more flows open.
+echo2_stats=$RF_TMP/echo2-stats.json
+if ! sc_echo_start epid "$RF_TMP/memif2.sock" echo2.log --max-flows 100 --stats "$echo2_stats"; then
+	rf_fail "rf-echo --max-flows 100 came up"
+	rf_finish
+fi
+sc_load_start lpid over 198.18.2.3 "$RF_TMP/memif2.sock" over.log --conns 150 --once \
+	--duration 60 --json
+sc_wait_line 30 "$lpid" over.log '\| held 100 \|'
+rf_stop "$epid" erc 30
+rf_stop "$lpid" rc 30
+# both_stopped: rf-echo and rf-load exited 0 on SIGINT.
+both_stopped() {
+	if [ "$erc" != 0 ] || [ "$rc" != 0 ]; then
+		echo "  exit status: rf-echo $erc, rf-load $rc"
+		return 1
+	fi
+}
+over_server() {
+	local most refused
+	both_stopped || return 1
+	"$RF_PY" "$sc_tool" json "$(rf_log over.log)" held_max=100 'resets>=50' || return 1
+	most=$("$RF_PY" "$sc_tool" flows "$(rf_log echo2.log)" max) || return 1
+	[ "$most" -le 100 ] || { echo "  rf-echo had $most flows open"; return 1; }
+	refused=$(stat "$echo2_stats" accept_refused) || return 1
+	[ "$refused" -ge 50 ] || { echo "  accept_refused $refused"; return 1; }
+	"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$echo2_stats"
+}
+rf_check "rf-echo --max-flows 100, 150 clients: 100 held, the others reset and counted in accept_refused" \
+	over_server
+
+# rf-load's own --max-flows: connects beyond it fail at once (RF_ENOMEM), counted.
+if ! sc_echo_start epid "$RF_TMP/memif3.sock" echo3.log; then
+	rf_fail "rf-echo came up for rf-load --max-flows"
+	rf_finish
+fi
+sc_load_start lpid under 198.18.2.4 "$RF_TMP/memif3.sock" under.log --conns 60 --max-flows 40 \
+	--once --duration 60 --json
+sc_wait_line 30 "$lpid" under.log '\| held 40 \|'
+rf_stop "$epid" erc 30
+rf_stop "$lpid" rc 30
+over_client() {
+	both_stopped || return 1
+	"$RF_PY" "$sc_tool" json "$(rf_log under.log)" held_max=40 'connect_errors>=20'
+}
+rf_check "rf-load --max-flows 40, 60 connections: 40 held, the others fail to open" over_client
+
+rf_finish
