@@ -805,7 +805,8 @@ rf_flow_read(struct rf_flow *f, rf_read_cb *cb, void *arg)
 {
 	if (!usable(f) || cb == NULL)
 		return RF_EINVAL;
-	if (f->read_cb != NULL)
+	/* one read at a time: pending, or completed and its callback not yet run */
+	if (f->read_cb != NULL || f->reads_queued > 0)
 		return RF_EALREADY;
 	f->read_cb = cb;
 	f->read_arg = arg;
