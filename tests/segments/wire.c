@@ -544,6 +544,19 @@ first_allowed_cpu(void)
 	return 0;
 }
 
+/* The EAL creates a runtime folder per file prefix and leaves it behind, empty: with
+ * --no-shconf, --no-huge and --no-telemetry nothing is put in it. It goes as soon as the
+ * loop runs, so that a test that fails half-way (check ends the child with _exit, no
+ * clean-up) leaves nothing either. */
+static void
+remove_runtime_dir(void)
+{
+	char dir[128];
+
+	snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", h.prefix);
+	rmdir(dir);
+}
+
 void
 h_start(unsigned int mbufs)
 {
@@ -572,6 +585,7 @@ h_start(unsigned int mbufs)
 	rf_clock_fake(h.now);
 	rc = rf_loop_create(&h.loop, argc, argv, &cfg);
 	ck_assert_msg(rc == 0, "rf_loop_create on net_ring0: %s", rf_error_message(rc));
+	remove_runtime_dir();
 	h.ring = rte_ring_lookup(H_RING);
 	ck_assert_msg(h.ring != NULL, "net_ring0's ring %s not found", H_RING);
 	h.pool = rte_mempool_lookup("rf_pkt");
@@ -620,12 +634,6 @@ h_finish(void)
 	h.loop = NULL;
 	free(h.out);
 	h.out = NULL;
-	{
-		char dir[128];
-
-		snprintf(dir, sizeof(dir), "/var/run/dpdk/%s", h.prefix);
-		rmdir(dir);
-	}
 }
 
 bool
