@@ -178,6 +178,13 @@ def matches(case, frame, stack_mac, conn_kport):
     """True when frame (from the stack) answers this case."""
     if frame[6:12] != stack_mac:
         return False
+    h = ipv4_tcp(frame)
+    if h is not None and h[2] == 1 and len(frame) > h[1] + 1 and frame[h[1]] == 11 \
+            and frame[h[1] + 1] == 1:
+        # ICMP "fragment reassembly time exceeded" (RFC 792): the stack's due answer, 15 s
+        # later, to an earlier case's incomplete fragments whose first fragment arrived;
+        # it lands in whatever case is watching then, so it answers none of them
+        return False
     watch = case["watch"]
     if case["mode"] == "conn":
         return answer_port(frame) == conn_kport
