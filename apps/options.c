@@ -72,7 +72,9 @@ static const struct rf_app_option common_options[] = {
 	 opt_duration},
 	{"stats", "FILE", "write the counters as JSON to FILE at exit (\"-\": stdout)", opt_stats},
 	{"quiet", NULL, "no live status line (the summary at exit is still printed)", opt_quiet},
-	{"mbufs", "N", "packet buffers in the pool (default 65535)", opt_mbufs},
+	{"mbufs", "N",
+	 "packet buffers in the pool (default 65535, or --max-flows + 32767 when more)",
+	 opt_mbufs},
 	{"max-flows", "N",
 	 "connections open at once at most: more are reset (accept) or fail (connect); sizes "
 	 "the connection hash (default 16384; memory per flow: docs/scaling.md)",

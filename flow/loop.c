@@ -24,6 +24,16 @@
 
 #define RF_DEFAULT_IP "198.18.0.2/24"
 #define RF_DEFAULT_MBUFS 65535
+/* The default pool for --max-flows flows: one element per flow on top of half the default,
+ * and never less than the default. An idle flow still pins an element while the peer has not
+ * acknowledged its last segment (or the application holds what it read), and when every
+ * element is pinned, receiving stops: the ACKs that would release them are never read. With
+ * 100,000 connections answering at once, a 65,535-element pool did that here. */
+static unsigned int
+default_mbufs(uint64_t max_flows)
+{
+	return (unsigned int)RTE_MAX((uint64_t)RF_DEFAULT_MBUFS, max_flows + RF_DEFAULT_MBUFS / 2);
+}
 #define RF_RING_INITIAL 1024
 
 struct rf_loop *rf__loop;
@@ -130,7 +140,10 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 		}
 		sc->mac_set = true;
 	}
-	sc->pkt_mbufs = cfg != NULL && cfg->mbufs ? cfg->mbufs : RF_DEFAULT_MBUFS;
+	sc->pkt_mbufs = cfg != NULL && cfg->mbufs ? cfg->mbufs
+				 : default_mbufs(cfg != NULL && cfg->max_flows
+							 ? cfg->max_flows
+							 : RF_MAX_FLOWS_DEFAULT);
 	sc->force_copy = cfg != NULL && cfg->force_copy;
 	sc->pcap = cfg != NULL ? cfg->pcap : NULL;
 	sc->pcap_snaplen = cfg != NULL ? cfg->pcap_snaplen : 0;

@@ -98,7 +98,8 @@ struct rf_config {
 	const char *ip6;      /* "2001:2::2/64" (prefix must be 64: lwIP's on-link rule); default
 				 2001:2::2/64 with the embedded default, none otherwise */
 	const char *mac;      /* "aa:bb:cc:dd:ee:ff"; default: the device's */
-	unsigned int mbufs;   /* packet buffers in the pool; default 65535 */
+	unsigned int mbufs;   /* packet buffers in the pool; default 65535, or max_flows +
+				 32767 when that is more (docs/scaling.md) */
 	bool force_copy;      /* send by copying even where zero-copy works (for comparisons) */
 	const char *impair;   /* NULL, or a seeded bad wire on every port, for tests: drop, dup,
 				 reorder, corrupt, delay, blackout, e.g. "drop=0.02,reorder=2%,

@@ -22,7 +22,8 @@
 # need a link of its own, and a rawflow process gives all its ports one address (replies would
 # leave by the first port), while clients taking turns on one memif link can crash DPDK
 # 22.11's memif server (docs/scaling.md). So the client's own cost grows with K too, which
-# rps shows and cycles/req does not. rf-echo is stopped before rf-load, for the same reason.
+# rps shows and busy ns/req does not. For the same crash, the end of each measurement freezes
+# rf-echo before rf-load leaves (sc_quiet_stop).
 #
 # Output: one line per K as it is measured, then a table and one JSON line:
 #   idle_rate: K=1000 round 1: 61234 req/s, rf-echo 9120 busy ns/req (it had 0.93 of a CPU)
@@ -56,6 +57,18 @@ sc_init idle_rate
 results=$RF_TMP/results.txt
 : >"$results"
 
+# sc_quiet_stop ECHO_PID LOAD_PID: ends a measurement without either side receiving while the
+# other leaves (DPDK 22.11's memif PMD can crash then, docs/scaling.md): rf-echo is frozen,
+# so that the closed loop stops; rf-load is stopped (SIGINT; its status in rc), and only then
+# is rf-echo killed. Its counters were read already.
+sc_quiet_stop() {
+	kill -STOP "$1" 2>/dev/null
+	sleep 0.2
+	rf_stop "$2" rc 30
+	kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
 # cpu_ticks PID: utime + stime of PID (all its threads), in clock ticks.
 cpu_ticks() {
 	awk '{sub(/^.*\) /, ""); print $12 + $13}' "/proc/$1/stat"
@@ -87,8 +100,8 @@ measure() {
 	s2=$("$RF_PY" "$sc_tool" stats "rf-scale-echo-$$") || return 1
 	w2=$(date +%s%N)
 	rps=$("$RF_PY" "$sc_tool" rates "$(rf_log "$log")" "$from") || return 1
-	rf_stop "$epid" rc 30
-	rf_stop "$lpid" rc 30
+	sc_quiet_stop "$epid" "$lpid"
+	[ "$rc" = 0 ] || rf_err "K=$k round $round: rf-load exited with status $rc"
 	"$RF_PY" - "$k" "$round" "$rps" "$s1" "$s2" $((c2 - c1)) "$(getconf CLK_TCK)" \
 		$((w2 - w1)) >>"$results" <<'EOF' || return 1
 import json, sys

@@ -48,7 +48,7 @@ sc_init() {
 # array VAR.
 sc_eal() {
 	local -n _sc_out=$1
-	_sc_out=(--no-huge --no-pci --no-shconf -m 512 -l "$3" --file-prefix "rf-scale-$2-$$"
+	_sc_out=(--no-huge --no-pci --no-shconf -m 1024 -l "$3" --file-prefix "rf-scale-$2-$$"
 		--vdev="net_memif0,role=$5,socket=$4" --)
 }
 
