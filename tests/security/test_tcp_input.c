@@ -331,6 +331,80 @@ START_TEST(test_data_without_ack_flag_not_delivered)
 }
 END_TEST
 
+/* Patch 0015 (RFC 9293 3.10.7.4): a segment outside the receive window is answered with an
+ * ACK and dropped before its ACK field or window is used. The stack has 1000 bytes in flight;
+ * a blind segment acknowledging all of them with window 0, its sequence number 128 KiB past
+ * the window (or 128 KiB before RCV.NXT), changes neither SND.UNA, nor the send window, nor
+ * what is still to be retransmitted. The real peer's ACK afterwards still counts. */
+START_TEST(test_out_of_window_segment_ack_and_window_unused)
+{
+	static const int32_t offsets[] = {0x20000, -0x20000};
+	uint32_t una, wnd, nxt, from;
+
+	connect_peer();
+	ck_assert_int_eq(tcp_write(th.conn, payload, 1000, 0), ERR_OK);
+	ck_assert_int_eq(tcp_output(th.conn), ERR_OK);
+	una = th.conn->lastack;
+	wnd = th.conn->snd_wnd;
+	nxt = th.conn->snd_nxt;
+	ck_assert_uint_eq(nxt - una, 1000);
+	for (unsigned int i = 0; i < 2; i++) {
+		from = th.nout;
+		th_send(th.peer_ip, th.peer_port, th.snd_nxt + (uint32_t)offsets[i], nxt, TH_ACK, 0,
+			NULL, 0, NULL, 0);
+		ck_assert_msg(th.conn->lastack == una, "offset %d: SND.UNA moved by %u", offsets[i],
+			      th.conn->lastack - una);
+		ck_assert_msg(th.conn->snd_wnd == wnd, "offset %d: send window %u -> %u", offsets[i],
+			      wnd, th.conn->snd_wnd);
+		ck_assert_ptr_nonnull(th.conn->unacked);
+		ck_assert_uint_eq(th_count(from, TH_ACK), 1); /* the RFC's answer: an ACK */
+		ck_assert_uint_eq(th_last()->ack, th.snd_nxt);
+	}
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, nxt, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th.conn->lastack, nxt);
+	ck_assert_ptr_null(th.conn->unacked);
+}
+END_TEST
+
+/* ... nor does it move a closing connection on: FIN_WAIT_1 stays until the real ACK of our
+ * FIN, which then moves it to FIN_WAIT_2. */
+START_TEST(test_out_of_window_ack_of_fin_ignored)
+{
+	uint32_t fin_ack;
+
+	connect_peer();
+	ck_assert_int_eq(tcp_shutdown(th.conn, 0, 1), ERR_OK);
+	ck_assert_int_eq(th.conn->state, FIN_WAIT_1);
+	fin_ack = th.conn->snd_nxt;
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt + 0x20000, fin_ack, TH_ACK, 0xffff, NULL, 0,
+		NULL, 0);
+	ck_assert_int_eq(th.conn->state, FIN_WAIT_1);
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt, fin_ack, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_int_eq(th.conn->state, FIN_WAIT_2);
+}
+END_TEST
+
+/* Acceptable at the edges (as Linux): data overlapping RCV.NXT is delivered from RCV.NXT on,
+ * and with a zero receive window an ACK at RCV.NXT still acknowledges. */
+START_TEST(test_edge_segments_still_acceptable)
+{
+	uint32_t nxt;
+
+	connect_peer();
+	th_send(th.peer_ip, th.peer_port, th.snd_nxt - 2, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+		"xxabc", 5);
+	th.snd_nxt += 3;
+	ck_assert_uint_eq(th.received, 3);
+	send_range(th.snd_nxt, th.snd_nxt + th.conn->rcv_wnd);
+	ck_assert_uint_eq(th.conn->rcv_wnd, 0);
+	ck_assert_int_eq(tcp_write(th.conn, payload, 100, 0), ERR_OK);
+	ck_assert_int_eq(tcp_output(th.conn), ERR_OK);
+	nxt = th.conn->snd_nxt;
+	th_send(th.peer_ip, th.peer_port, th.conn->rcv_nxt, nxt, TH_ACK, 0xffff, NULL, 0, NULL, 0);
+	ck_assert_uint_eq(th.conn->lastack, nxt);
+}
+END_TEST
+
 /* RFC 5961 7 / patch 0003: 3000 in-window RSTs within one millisecond get at most one
  * second's budget of challenge ACKs (drawn from [500, 1500)); a second later the budget is
  * back. The connection survives all of it. */
@@ -520,6 +594,9 @@ main(void)
 	tcase_add_test(tc, test_data_with_ack_above_snd_nxt_not_delivered);
 	tcase_add_test(tc, test_data_with_ack_too_old_not_delivered);
 	tcase_add_test(tc, test_data_without_ack_flag_not_delivered);
+	tcase_add_test(tc, test_out_of_window_segment_ack_and_window_unused);
+	tcase_add_test(tc, test_out_of_window_ack_of_fin_ignored);
+	tcase_add_test(tc, test_edge_segments_still_acceptable);
 	tcase_add_test(tc, test_challenge_acks_rate_limited);
 	tcase_add_test(tc, test_challenge_budget_per_second);
 	suite_add_tcase(s, tc);
