@@ -88,6 +88,22 @@ rf_app_fatal(struct rf_app *app, const char *fmt, ...)
 	exit(1);
 }
 
+void *
+rf_app_accept(struct rf_flow *f, size_t size, uint64_t *accepted, uint64_t *reset)
+{
+	void *c;
+
+	(*accepted)++;
+	c = calloc(1, size);
+	if (c == NULL) {
+		(*reset)++;
+		rf_flow_abort(f);
+		return NULL;
+	}
+	rf_flow_set_data(f, c);
+	return c;
+}
+
 void
 rf_app_start(struct rf_app *app)
 {

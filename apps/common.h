@@ -117,6 +117,14 @@ int rf_app_run(struct rf_app *app);
 void rf_app_fatal(struct rf_app *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3), noreturn));
 
+/* For accept callbacks: counts the connection in *accepted and returns a zeroed record of
+ * size bytes, already the flow's data; without memory the flow is reset, counted in *reset,
+ * and NULL returned. */
+void *rf_app_accept(struct rf_flow *f, size_t size, uint64_t *accepted, uint64_t *reset);
+/* A bad command line (e.g. a bad combination of options), before DPDK starts: prints
+ * "<name>: <message> (try --help)" and exits with status 2. */
+void rf_app_usage_error(const struct rf_app *app, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3), noreturn));
 /* For option handlers: records why the value is bad; returns -1. */
 int rf_app_opt_error(struct rf_app *app, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));

@@ -181,16 +181,11 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 	struct echo_conn *c;
 
 	(void)ls;
-	e->connections++;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		e->aborted++;
-		rf_flow_abort(f);
+	c = rf_app_accept(f, sizeof(*c), &e->connections, &e->aborted);
+	if (c == NULL)
 		return;
-	}
 	c->echo = e;
 	c->flow = f;
-	rf_flow_set_data(f, c);
 	LIST_INSERT_HEAD(&e->conns, c, link);
 	conn_read(c);
 	conn_maybe_free(c);

@@ -541,18 +541,13 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 	struct conn *c;
 
 	(void)ls;
-	h->connections++;
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		h->aborted++;
-		rf_flow_abort(f);
+	c = rf_app_accept(f, sizeof(*c), &h->connections, &h->aborted);
+	if (c == NULL)
 		return;
-	}
 	c->h = h;
 	c->flow = f;
 	c->last_ns = rf_now_ns();
 	http_req_init(&c->req, HEAD_MAX);
-	rf_flow_set_data(f, c);
 	LIST_INSERT_HEAD(&h->conns, c, link);
 	conn_run(c);
 	conn_maybe_free(c);

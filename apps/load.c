@@ -52,7 +52,6 @@
  * requests/s and the p99 of the last second, from a second histogram reset every second.
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

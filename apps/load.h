@@ -37,7 +37,6 @@
  * up without starving the loop's other phases. */
 #define LOAD_SENDS_PER_PASS 256
 #define NS_PER_S 1000000000.0
-#define EXIT_USAGE 2
 
 enum conn_state {
 	CONN_IDLE,       /* no flow */

@@ -2,7 +2,6 @@
  * load_conn.c: rf-load's slots: connecting, sending requests, timing responses, closing, retrying (load.c's top comment describes rf-load).
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

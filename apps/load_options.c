@@ -2,7 +2,6 @@
  * load_options.c: rf-load's own options and their checks (load.c's top comment describes rf-load).
  */
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,46 +155,32 @@ const struct rf_app_option load_options[] = {
 	{NULL, NULL, NULL, NULL},
 };
 
-/* A bad combination of options: one line, exit code 2, before DPDK starts. */
-static void __attribute__((format(printf, 2, 3), noreturn))
-usage_error(const struct rf_app *app, const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "%s: ", app->spec->name);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fprintf(stderr, " (try --help)\n");
-	exit(EXIT_USAGE);
-}
-
 void
 check_options(struct load *ld, struct rf_app *app)
 {
 	if (!ld->to_set)
-		usage_error(app, "--to ADDR:PORT is required");
+		rf_app_usage_error(app, "--to ADDR:PORT is required");
 	if (ld->short_flows && ld->depth_set && ld->depth != 1)
-		usage_error(app, "--depth: --short-flows sends one request per connection");
+		rf_app_usage_error(app, "--depth: --short-flows sends one request per connection");
 	if (!ld->depth_set)
 		ld->depth = ld->rate != 0 && !ld->short_flows ? LOAD_RATE_DEPTH : 1;
 	if (ld->short_flows)
 		ld->depth = 1;
 	if (ld->once && (ld->short_flows || ld->rate != 0 || ld->requests_max != 0 ||
 			 ld->depth != 1 || ld->idle != 0))
-		usage_error(app, "--once: one request per connection, without --short-flows, "
+		rf_app_usage_error(app, "--once: one request per connection, without --short-flows, "
 				 "--rate, --requests, --depth or --idle");
 	if (ld->idle != 0 && (ld->short_flows || ld->rate != 0 || ld->requests_max != 0))
-		usage_error(app, "--idle: with the closed loop only (no --short-flows, --rate or "
+		rf_app_usage_error(app, "--idle: with the closed loop only (no --short-flows, --rate or "
 				 "--requests)");
 	ld->nslots = ld->conns + ld->idle;
 	if (ld->to_port == 0)
 		ld->to_port = app->port;
 	if (ld->to_port + ld->nports - 1 > 65535)
-		usage_error(app, "--ports: %" PRIu64 " ports from %u go past 65535", ld->nports,
+		rf_app_usage_error(app, "--ports: %" PRIu64 " ports from %u go past 65535", ld->nports,
 			    ld->to_port);
 	if (ld->nslots > LOAD_PORTS_PER_TARGET * ld->nports)
-		usage_error(app, "%" PRIu64 " connections: %u local ports per server port, so --ports %"
+		rf_app_usage_error(app, "%" PRIu64 " connections: %u local ports per server port, so --ports %"
 				 PRIu64 " or more", ld->nslots, LOAD_PORTS_PER_TARGET,
 			    (ld->nslots + LOAD_PORTS_PER_TARGET - 1) / LOAD_PORTS_PER_TARGET);
 	if (app->cfg.max_flows == 0 && ld->nslots > RF_MAX_FLOWS_DEFAULT)

@@ -498,9 +498,8 @@ print_help(const struct rf_app *app)
 	       "Exit status: 0 clean stop, 1 run-time failure, 2 bad command line.\n");
 }
 
-/* Prints "<name>: <message> (try --help)" and exits with the usage code. */
-static void __attribute__((format(printf, 2, 3), noreturn))
-usage_error(const struct rf_app *app, const char *fmt, ...)
+void
+rf_app_usage_error(const struct rf_app *app, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -530,9 +529,9 @@ bad_option(const struct rf_app *app, const struct option *longopts, const char *
 	int matches = 0;
 
 	if (optopt != 0 && optopt < COMMON_BASE)
-		usage_error(app, "unknown option \"-%c\"", optopt);
+		rf_app_usage_error(app, "unknown option \"-%c\"", optopt);
 	if (strncmp(word, "--", 2) != 0)
-		usage_error(app, "unknown option \"%s\"", word);
+		rf_app_usage_error(app, "unknown option \"%s\"", word);
 	n = strcspn(word + 2, "=");
 	for (o = longopts; o->name != NULL; o++) {
 		if (strncmp(o->name, word + 2, n) != 0)
@@ -546,10 +545,10 @@ bad_option(const struct rf_app *app, const struct option *longopts, const char *
 		matches++;
 	}
 	if (matches > 1)
-		usage_error(app, "ambiguous option \"%.*s\"", (int)n + 2, word);
+		rf_app_usage_error(app, "ambiguous option \"%.*s\"", (int)n + 2, word);
 	if (matches == 1 && match->has_arg == no_argument && word[2 + n] == '=')
-		usage_error(app, "--%s takes no value", match->name);
-	usage_error(app, "unknown option \"%.*s\"", (int)n + 2, word);
+		rf_app_usage_error(app, "--%s takes no value", match->name);
+	rf_app_usage_error(app, "unknown option \"%.*s\"", (int)n + 2, word);
 }
 
 /* Checks between options, once all are known. */
@@ -643,12 +642,12 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 		}
 		if (c == ':') {
 			if (optopt >= COMMON_BASE && optopt < PROGRAM_BASE)
-				usage_error(app, "--%s: missing value",
+				rf_app_usage_error(app, "--%s: missing value",
 					    common_options[optopt - COMMON_BASE].name);
 			if (optopt >= PROGRAM_BASE)
-				usage_error(app, "--%s: missing value",
+				rf_app_usage_error(app, "--%s: missing value",
 					    prog[optopt - PROGRAM_BASE].name);
-			usage_error(app, "-%c: missing value", optopt);
+			rf_app_usage_error(app, "-%c: missing value", optopt);
 		}
 		if (c == '?')
 			bad_option(app, longopts, args[optind - 1], optopt);
@@ -663,7 +662,7 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 		}
 	}
 	if (optind < nargs)
-		usage_error(app, "unexpected argument \"%s\"", args[optind]);
+		rf_app_usage_error(app, "unexpected argument \"%s\"", args[optind]);
 	app->opt_name = NULL;
 	check_combination(app);
 	free(longopts);

@@ -265,17 +265,12 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 	int rc;
 
 	(void)ls;
-	p->connections++;
-	pr = calloc(1, sizeof(*pr));
-	if (pr == NULL) {
-		p->resets++;
-		rf_flow_abort(f);
+	pr = rf_app_accept(f, sizeof(*pr), &p->connections, &p->resets);
+	if (pr == NULL)
 		return;
-	}
 	pr->p = p;
 	pr->flow[0] = f;
 	pr->state[0] = FS_OPEN;
-	rf_flow_set_data(f, pr);
 	LIST_INSERT_HEAD(&p->pairs, pr, link);
 	p->active++;
 	rc = rf_connect(p->loop, &p->to, p->to_port, on_connect, pr, &pr->flow[1]);
