@@ -19,6 +19,7 @@
 #include "lwip/init.h"
 #include "lwip/netif.h"
 
+#include "rf_security.h"
 #include "rf_stack.h"
 
 #define RF_RX_BURST 32
@@ -58,6 +59,7 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	rc = rf_pools_create(&s->pools, conf->pkt_mbufs, sizeof(struct rf_mbuf_priv));
 	if (rc != 0)
 		return rc;
+	rf_core_bounds_init(conf->pkt_mbufs); /* per-core bounds from the pool (rf_security.h) */
 
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];

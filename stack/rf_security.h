@@ -7,6 +7,9 @@
  *                    drawn from libsodium's random source once per process, and M a clock
  *                    ticking every 4 microseconds (RFC 793's ISN clock)
  *   syncookie.c      SYN cookies for a listener whose backlog is full (stack/patches/0005)
+ *   bounds.c         per-core bounds: out-of-order pbufs of all connections together
+ *                    (stack/patches/0016) and half-open connections of all listeners
+ *                    together (0017), beyond the per-flow and per-listener ones
  *   challenge_ack.c  RFC 5961 section 7: at most about RF_CHALLENGE_ACK_LIMIT challenge ACKs
  *                    per second per process; each second's budget is drawn at random from
  *                    [limit/2, 3*limit/2), as Linux does since CVE-2016-5696, so that an
@@ -66,5 +69,26 @@ struct rf_challenge_budget {
  * second refills the budget with limit / 2 + rnd(limit), so rnd is called only then. */
 bool rf_challenge_ack_take(struct rf_challenge_budget *b, uint32_t now_ms, uint32_t limit,
 			   uint32_t (*rnd)(uint32_t upper_bound));
+
+/* Per-core bounds (bounds.c). Out-of-order data of all connections may hold at most
+ * 1/RF_OOSEQ_POOL_SHARE of the packet pool; at most RF_HALF_OPEN_MAX half-open connections
+ * exist over all listeners (4 full backlogs), SYNs beyond get cookies. */
+#define RF_OOSEQ_POOL_SHARE 4
+#define RF_HALF_OPEN_MAX 1024
+
+struct rf_core_bounds {
+	uint32_t ooseq_max_pbufs;   /* bound on tcp_ooseq_pbufs_total (stack/patches/0016) */
+	uint32_t half_open_max;     /* bound on the listeners' pending connections, summed */
+	uint64_t ooseq_dropped;     /* out-of-order pbufs dropped for the per-core bound */
+	uint64_t half_open_cookies; /* SYNs answered with a cookie for the per-core bound */
+};
+extern struct rf_core_bounds rf_core_bounds; /* one lwIP per process, like lwIP's globals */
+
+/* Sets the bounds for a packet pool of pool_mbufs (the stack calls it at start-up). */
+void rf_core_bounds_init(unsigned int pool_mbufs);
+
+/* The pbufs a connection holding flow_held may queue, when all hold core_held. */
+uint32_t rf_ooseq_limit(uint32_t flow_max, uint32_t flow_held, uint32_t core_held,
+			uint32_t core_max);
 
 #endif /* RF_SECURITY_H */

@@ -125,10 +125,12 @@
  * queue inside the window, at most TCP_WND bytes. 1024 full-sized segments are 1.4 MiB, 70%
  * of a window, so ordinary loss recovery is barely affected: beyond the bound lwIP drops the
  * highest segments (and their SACK blocks) and the sender retransmits them.
- * Per core there is no separate bound: 64 flows at their limit hold the default pool
- * (docs/security.md says what that means). */
+ * Per core: 64 flows at their limit would hold the default pool, so all flows together hold
+ * at most a quarter of the pool (stack/bounds.c; lwIP counts, stack/patches/0016): past it a
+ * flow's queue cannot grow. */
 #define TCP_OOSEQ_MAX_PBUFS 1024
 #define TCP_OOSEQ_MAX_BYTES TCP_WND
+#define TCP_OOSEQ_PBUFS_LIMIT(pcb) rf__tcp_ooseq_pbufs_limit(pcb)
 
 /* SYN floods: TCP_LISTEN_BACKLOG (above) makes each listener count its half-open
  * connections (SYN_RCVD, until accepted) against the backlog flow/ passes (255, lwIP's u8
@@ -138,6 +140,9 @@
  * Unpatched lwIP ignores all SYNs for up to 20 s (TCP_SYN_RCVD_TIMEOUT) instead. */
 #define LWIP_HOOK_TCP_SYNCOOKIE_MAKE rf__tcp_syncookie_make
 #define LWIP_HOOK_TCP_SYNCOOKIE_CHECK rf__tcp_syncookie_check
+/* ... and across listeners: at most RF_HALF_OPEN_MAX (1024) half-open pcbs per core; SYNs
+ * beyond get cookies whatever their listener's backlog (stack/bounds.c, patch 0017). */
+#define LWIP_HOOK_TCP_HALF_OPEN_FULL(lpcb) rf__tcp_half_open_full(lpcb)
 /* Answering spoofed on-link sources costs one ARP request each (one transmitted frame per
  * SYN). At most this many requests a second go out for new ARP entries (stack/patches/0008);
  * an entry left without one gets it from the ARP timer within a second. A burst of connects

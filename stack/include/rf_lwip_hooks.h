@@ -10,8 +10,14 @@
  *   LWIP_HOOK_TCP_SYNCOOKIE_MAKE/_CHECK rf__tcp_syncookie_make/_check (stack/syncookie.c):
  *                                       SYN cookies for a full listen backlog; hooks added
  *                                       by stack/patches/0005
+ *   TCP_OOSEQ_PBUFS_LIMIT               rf__tcp_ooseq_pbufs_limit (stack/bounds.c): the
+ *                                       per-flow bound, tightened by the per-core one
+ *                                       (counted by stack/patches/0016)
+ *   LWIP_HOOK_TCP_HALF_OPEN_FULL        rf__tcp_half_open_full (stack/bounds.c): the
+ *                                       per-core bound on half-open connections; hook
+ *                                       added by stack/patches/0017
  *
- * Both run inside lwIP's input processing, on the core that owns the stack; neither fails.
+ * All run inside lwIP's input processing, on the core that owns the stack; neither fails.
  */
 #ifndef RF_LWIP_HOOKS_H
 #define RF_LWIP_HOOKS_H
@@ -34,5 +40,14 @@ u32_t rf__tcp_syncookie_make(const ip_addr_t *local_ip, u16_t local_port,
 u16_t rf__tcp_syncookie_check(const ip_addr_t *local_ip, u16_t local_port,
 			      const ip_addr_t *remote_ip, u16_t remote_port, u32_t client_isn,
 			      u32_t cookie);
+
+struct tcp_pcb;
+struct tcp_pcb_listen;
+/* The out-of-order pbufs pcb may hold now (TCP_OOSEQ_MAX_PBUFS or less, when all connections
+ * together reach the per-core bound). */
+u16_t rf__tcp_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
+/* 1 when the half-open connections of all listeners reach the per-core bound: the SYN for
+ * lpcb is answered with a SYN cookie. */
+int rf__tcp_half_open_full(const struct tcp_pcb_listen *lpcb);
 
 #endif /* RF_LWIP_HOOKS_H */

@@ -21,6 +21,7 @@
 
 struct th th;
 uint32_t th_now_ms = 1000;
+uint16_t th_dst_port = TH_PORT;
 long th_frames_live;
 
 static struct netif nif;
@@ -148,8 +149,8 @@ th_send(uint32_t ip, uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags, u
 	memcpy(b + 16, &v, 4);
 	b[20] = (uint8_t)(port >> 8);
 	b[21] = (uint8_t)port;
-	b[22] = TH_PORT >> 8;
-	b[23] = TH_PORT & 0xff;
+	b[22] = (uint8_t)(th_dst_port >> 8);
+	b[23] = (uint8_t)th_dst_port;
 	v = htonl(seq);
 	memcpy(b + 24, &v, 4);
 	v = htonl(ack);
@@ -281,6 +282,9 @@ th_leaks(void)
 			 (unsigned)lwip_stats.memp[MEMP_TCP_SEG]->used);
 	else if (lwip_stats.memp[MEMP_PBUF]->used != 0)
 		snprintf(msg, sizeof(msg), "%u pbufs", (unsigned)lwip_stats.memp[MEMP_PBUF]->used);
+	else if (tcp_ooseq_pbufs_total != 0)
+		snprintf(msg, sizeof(msg), "%u out-of-order pbufs in the per-core count",
+			 (unsigned)tcp_ooseq_pbufs_total);
 	else if (lwip_stats.mem.used != 0)
 		snprintf(msg, sizeof(msg), "%u bytes of lwIP heap", (unsigned)lwip_stats.mem.used);
 	else

@@ -61,6 +61,7 @@ struct th {
 
 extern struct th th;
 extern uint32_t th_now_ms;
+extern uint16_t th_dst_port; /* where th_send() sends to: TH_PORT unless a test changes it */
 extern long th_frames_live; /* crafted frames not yet freed by lwIP */
 
 /* lwIP started, netif up, listener on TH_PORT with this backlog. */

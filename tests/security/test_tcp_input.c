@@ -12,9 +12,11 @@
  * Grouped as the defences are:
  *   isn        RFC 6528 sequence numbers (stack/isn.c)
  *   options    patch 0001, option kind in the last byte of the options area
- *   ooseq      patch 0002 and TCP_OOSEQ_MAX_PBUFS: the out-of-order queue stays in bounds
+ *   ooseq      patch 0002 and TCP_OOSEQ_MAX_PBUFS: the out-of-order queue stays in bounds;
+ *              patch 0016: all queues together stay within the per-core bound
  *   rfc5961    RSTs, SYNs and ACKs a blind attacker can send (lwIP, patches 0003 and 0004)
- *   synflood   patch 0005, SYN cookies once a listener's backlog is full
+ *   synflood   patch 0005, SYN cookies once a listener's backlog is full; patch 0017, once
+ *              the listeners' half-open connections reach the per-core bound
  */
 #include <string.h>
 
@@ -217,6 +219,72 @@ START_TEST(test_ooseq_pbufs_bounded)
 	ck_assert_uint_le(queued, TCP_OOSEQ_MAX_PBUFS);
 	ck_assert_uint_ge(queued, TCP_OOSEQ_MAX_PBUFS - 1);
 	ck_assert_int_le(th_frames_live, TCP_OOSEQ_MAX_PBUFS);
+}
+END_TEST
+
+/* Per-core bound (patch 0016, stack/bounds.c): three connections send 1,500 1-byte segments
+ * with holes each, under a per-core bound of 2,048 pbufs. The first two keep their per-flow
+ * 1,024, the third nothing (counted as dropped), and the total never passes the bound. When
+ * the first connection goes, its share is free again for the third. */
+static uint32_t
+ooseq_flood(uint16_t port, uint32_t n)
+{
+	struct tcp_pcb *pcb = NULL;
+	uint32_t queued = 0;
+
+	ck_assert_msg(th_connect(port, -1), "handshake from port %u failed", port);
+	for (struct tcp_pcb *p = tcp_active_pcbs; p != NULL; p = p->next)
+		if (p->remote_port == port)
+			pcb = p;
+	ck_assert_ptr_nonnull(pcb);
+	for (uint32_t i = 1; i <= n; i++) {
+		th_send(th.peer_ip, port, th.snd_nxt + 2 * i, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+			payload, 1);
+		ck_assert_uint_le(tcp_ooseq_pbufs_total, rf_core_bounds.ooseq_max_pbufs);
+	}
+	for (struct tcp_seg *s = pcb->ooseq; s != NULL; s = s->next)
+		queued += pbuf_clen(s->p);
+	ck_assert_uint_eq(queued, pcb->ooseq_pbufs);
+	return queued;
+}
+
+START_TEST(test_ooseq_pbufs_bounded_per_core)
+{
+	struct tcp_pcb *first;
+
+	rf_core_bounds.ooseq_max_pbufs = 2 * TCP_OOSEQ_MAX_PBUFS;
+	ck_assert_uint_eq(ooseq_flood(40001, 1500), TCP_OOSEQ_MAX_PBUFS);
+	first = th.conn;
+	ck_assert_uint_eq(ooseq_flood(40002, 1500), TCP_OOSEQ_MAX_PBUFS);
+	ck_assert_uint_eq(rf_core_bounds.ooseq_dropped, 0);
+	ck_assert_uint_eq(ooseq_flood(40003, 1500), 0);
+	ck_assert_uint_eq(rf_core_bounds.ooseq_dropped, 1500);
+	ck_assert_uint_eq(tcp_ooseq_pbufs_total, 2 * TCP_OOSEQ_MAX_PBUFS);
+	ck_assert_int_le(th_frames_live, 2 * TCP_OOSEQ_MAX_PBUFS);
+	tcp_abort(first);
+	ck_assert_uint_eq(tcp_ooseq_pbufs_total, TCP_OOSEQ_MAX_PBUFS);
+	ck_assert_uint_eq(ooseq_flood(40004, 1500), TCP_OOSEQ_MAX_PBUFS);
+}
+END_TEST
+
+/* The count follows the queue through the in-order path: filling the holes of a queue
+ * moves its segments to the application and the count back to 0. */
+START_TEST(test_ooseq_count_follows_in_order_data)
+{
+	uint32_t n0;
+
+	connect_peer();
+	n0 = th.snd_nxt;
+	for (uint32_t i = 0; i < 10; i++)
+		th_send(th.peer_ip, th.peer_port, n0 + 2 * i + 1, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+			payload, 1);
+	ck_assert_uint_eq(tcp_ooseq_pbufs_total, 10);
+	for (uint32_t i = 0; i < 10; i++)
+		th_send(th.peer_ip, th.peer_port, n0 + 2 * i, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0,
+			payload, 1);
+	ck_assert_uint_eq(th.received, 20);
+	ck_assert_ptr_null(th.conn->ooseq);
+	ck_assert_uint_eq(tcp_ooseq_pbufs_total, 0);
 }
 END_TEST
 
@@ -497,6 +565,52 @@ START_TEST(test_full_backlog_answers_with_syn_cookies)
 }
 END_TEST
 
+/* Per-core bound on half-open connections (patch 0017, stack/bounds.c): two listeners of
+ * backlog 8 under a per-core bound of 10. Twenty spoofed SYNs to each leave 10 half-open pcbs
+ * in all (8 + 2), every other SYN gets a cookie, and a client still connects to both
+ * listeners through cookies. */
+static unsigned int accepted_on_8;
+
+static err_t
+accept_on_8(void *arg, struct tcp_pcb *pcb, err_t err)
+{
+	(void)arg;
+	(void)pcb;
+	(void)err;
+	accepted_on_8++;
+	return ERR_OK;
+}
+
+START_TEST(test_half_open_bounded_per_core)
+{
+	struct tcp_pcb *pcb = tcp_new(), *second;
+
+	ck_assert_ptr_nonnull(pcb);
+	ck_assert_int_eq(tcp_bind(pcb, IP4_ADDR_ANY, 8), ERR_OK);
+	second = tcp_listen_with_backlog(pcb, 8);
+	ck_assert_ptr_nonnull(second);
+	tcp_accept(second, accept_on_8);
+	rf_core_bounds.half_open_max = 10;
+	for (uint32_t i = 0; i < 20; i++)
+		ck_assert_ptr_nonnull(syn(TH_PEER_IP + 100 + i, 1024, 7777 + i, 1460));
+	th_dst_port = 8;
+	for (uint32_t i = 0; i < 20; i++)
+		ck_assert_ptr_nonnull(syn(TH_PEER_IP + 100 + i, 1024, 7777 + i, 1460));
+	ck_assert_uint_eq(half_open(), 10);
+	ck_assert_uint_eq(((struct tcp_pcb_listen *)second)->accepts_pending, 2);
+	ck_assert_uint_eq(rf_core_bounds.half_open_cookies, 18);
+	th_dst_port = TH_PORT;
+	ck_assert_msg(th_connect(PEER_PORT, -1), "no connection to port 7 past the bound");
+	th_dst_port = 8;
+	ck_assert_uint_eq(th_count(0, TH_RST), 0);
+	th_connect(PEER_PORT + 1, -1);
+	ck_assert_msg(accepted_on_8 == 1, "no connection to port 8 past the bound");
+	ck_assert_uint_eq(half_open(), 10);
+	th_dst_port = TH_PORT;
+	tcp_close(second);
+}
+END_TEST
+
 /* The MSS travels in the cookie: a client announcing 1300 gets 1220 (the largest table value
  * not above it) in the SYN-ACK's connection. */
 START_TEST(test_syn_cookie_keeps_mss)
@@ -583,6 +697,8 @@ main(void)
 	tcase_add_test(tc, test_ooseq_replacing_trimmed_last_segment_stays_in_window);
 	tcase_add_test(tc, test_ooseq_first_segment_past_window_is_trimmed);
 	tcase_add_test(tc, test_ooseq_pbufs_bounded);
+	tcase_add_test(tc, test_ooseq_pbufs_bounded_per_core);
+	tcase_add_test(tc, test_ooseq_count_follows_in_order_data);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("rfc5961");
@@ -604,6 +720,7 @@ main(void)
 	tc = tcase_create("synflood");
 	tcase_add_checked_fixture(tc, setup, teardown);
 	tcase_add_test(tc, test_full_backlog_answers_with_syn_cookies);
+	tcase_add_test(tc, test_half_open_bounded_per_core);
 	tcase_add_test(tc, test_syn_cookie_keeps_mss);
 	tcase_add_test(tc, test_syn_cookie_forged_or_expired_refused);
 	tcase_add_test(tc, test_syn_cookie_slots);
