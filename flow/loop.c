@@ -437,6 +437,7 @@ rf_loop_destroy(struct rf_loop *l)
 		struct rf_flow *f = l->free_flows;
 
 		l->free_flows = f->next;
+		free(f->sent);
 		free(f);
 	}
 	free(l->comps.v);
