@@ -110,6 +110,13 @@ rf_app_start(struct rf_app *app)
 	/* rawflow printed the cause already. */
 	if (rf_loop_create(&app->loop, app->argc, app->argv, &app->cfg) < 0)
 		exit(1);
+	/* --cores: each core writes its own stats file, FILE.coreN */
+	if (app->cfg.cores > 1 && app->stats_path != NULL && strcmp(app->stats_path, "-") != 0) {
+		static char path[4096];
+
+		snprintf(path, sizeof(path), "%s.core%u", app->stats_path, rf_loop_core(app->loop));
+		app->stats_path = path;
+	}
 	signal_loop = app->loop;
 	set_signals(on_signal);
 }

@@ -52,6 +52,7 @@ static int opt_stats(struct rf_app *app, const char *v, void *arg);
 static int opt_quiet(struct rf_app *app, const char *v, void *arg);
 static int opt_mbufs(struct rf_app *app, const char *v, void *arg);
 static int opt_max_flows(struct rf_app *app, const char *v, void *arg);
+static int opt_cores(struct rf_app *app, const char *v, void *arg);
 static int opt_copy(struct rf_app *app, const char *v, void *arg);
 static int opt_impair(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap(struct rf_app *app, const char *v, void *arg);
@@ -79,6 +80,10 @@ static const struct rf_app_option common_options[] = {
 	 "connections open at once at most: more are reset (accept) or fail (connect); sizes "
 	 "the connection hash (default 16384; memory per flow: docs/scaling.md)",
 	 opt_max_flows},
+	{"cores", "N",
+	 "N processes, one per core, each with its own stack and queue pair of every port "
+	 "(root: hugepages; --mbufs and --max-flows per core; docs/scaling.md; default 1)",
+	 opt_cores},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
 	{"impair", "SPEC",
 	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "
@@ -390,6 +395,18 @@ opt_max_flows(struct rf_app *app, const char *v, void *arg)
 	if (rf_app_parse_u64(app, v, 1, MAX_FLOWS, &n) < 0)
 		return -1;
 	app->cfg.max_flows = (unsigned int)n;
+	return 0;
+}
+
+static int
+opt_cores(struct rf_app *app, const char *v, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (rf_app_parse_u64(app, v, 1, RF_MAX_CORES_CONFIG, &n) < 0)
+		return -1;
+	app->cfg.cores = (unsigned int)n;
 	return 0;
 }
 

@@ -32,7 +32,8 @@
 	X(impair_rx_delayed) X(impair_rx_blackout_dropped) X(impair_tx_dropped)              \
 	X(impair_tx_duplicated) X(impair_tx_reordered) X(impair_tx_corrupted)                \
 	X(impair_tx_delayed) X(impair_tx_blackout_dropped) X(impair_held) X(rx_link_dropped)   \
-	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors)
+	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors) X(handoff_rx) X(handoff_tx)        \
+	X(handoff_dropped)
 
 #define COUNT_FIELD(name) +1
 static_assert(sizeof(struct rf_stats) == (0 STATS_FIELDS(COUNT_FIELD)) * sizeof(uint64_t),

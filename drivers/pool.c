@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <rte_eal.h>
 #include <rte_errno.h>
 #include <rte_lcore.h>
 #include <rte_mbuf.h>
@@ -181,11 +182,35 @@ fail:
 	return NULL;
 }
 
+/* A secondary process (--cores) uses the pools the primary made: shared memory, mapped at the
+ * same addresses in every process. */
+static int
+attach_pools(struct rf_pools *pools)
+{
+	pools->pkt = rte_mempool_lookup("rf_pkt");
+	pools->hdr = rte_mempool_lookup("rf_hdr");
+	if (pools->pkt == NULL || pools->hdr == NULL) {
+		fprintf(stderr, "no packet pools from the primary process: %s\n",
+			rte_strerror(rte_errno));
+		pools->pkt = pools->hdr = NULL;
+		return -ENOENT;
+	}
+	pools->pkt_count = pools->pkt->size;
+	pools->hdr_count = pools->hdr->size;
+	if (learn_geometry(pools->pkt) != 0) {
+		pools->pkt = pools->hdr = NULL;
+		return -ENOMEM;
+	}
+	return 0;
+}
+
 int
 rf_pools_create(struct rf_pools *pools, unsigned int pkt_count, uint16_t priv_size)
 {
 	int socket = (int)rte_socket_id();
 
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY) /* --cores: the primary's pools */
+		return attach_pools(pools);
 	pools->pkt_count = pkt_count;
 	pools->hdr_count = pkt_count;
 	pools->pkt = create_pkt_pool(pkt_count, priv_size, socket);
@@ -217,8 +242,10 @@ rf_pools_create(struct rf_pools *pools, unsigned int pkt_count, uint16_t priv_si
 void
 rf_pools_free(struct rf_pools *pools)
 {
-	rte_mempool_free(pools->pkt);
-	rte_mempool_free(pools->hdr);
+	if (rte_eal_process_type() == RTE_PROC_PRIMARY) { /* a secondary's are the primary's */
+		rte_mempool_free(pools->pkt);
+		rte_mempool_free(pools->hdr);
+	}
 	pools->pkt = pools->hdr = NULL;
 	free(geometry.objs);
 	geometry.objs = NULL;

@@ -5,6 +5,11 @@
  * pair, descriptor counts adjusted to the device's limits, and of the offloads rawflow can use
  * (IPv4 and TCP checksums both ways, multi-segment TX) those the device has. What was chosen
  * is logged, so a user sees why a device behaves as it does.
+ *
+ * With several cores (--cores N, one process each), the primary process configures N queue
+ * pairs (with RSS over TCP where the device offers it) and starts the device; every process,
+ * the primary included, then owns queue pair `core` (port->queue) and steers what it receives
+ * (drivers/rss.c). Secondary processes only attach: the device is the primary's to stop.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -28,69 +33,131 @@ rf_port_count(void)
 	return rte_eth_dev_count_avail();
 }
 
+/* Reads what the device offers into port->caps and the offloads to ask for into conf. */
+static int
+read_caps(struct rf_port *port, struct rte_eth_dev_info *info, struct rte_eth_conf *conf)
+{
+	int rc = rte_eth_dev_info_get(port->id, info);
+
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot read device info: %s\n", port->id, port->name,
+			strerror(-rc));
+		return rc;
+	}
+	memset(conf, 0, sizeof(*conf));
+	port->caps.tx_multiseg = info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
+	/* 0 or UINT16_MAX mean "no limit stated"; net_tap's writev takes at most its iovec
+	 * array, so an unstated limit is taken as 32 (long chains get copied, and counted) */
+	port->caps.tx_max_segs = info->tx_desc_lim.nb_mtu_seg_max;
+	if (port->caps.tx_max_segs == 0 || port->caps.tx_max_segs == UINT16_MAX)
+		port->caps.tx_max_segs = RF_TX_MAX_SEGS_DEFAULT;
+	port->caps.tx_ipv4_cksum = info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
+	port->caps.tx_tcp_cksum = info->tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
+	port->caps.rx_ipv4_cksum = info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
+	port->caps.rx_tcp_cksum = info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
+	conf->txmode.offloads = info->tx_offload_capa &
+				(RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
+				 RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
+	conf->rxmode.offloads = info->rx_offload_capa &
+				(RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
+	return 0;
+}
+
+/* PMDs whose secondary processes attach without receiving or sending (DPDK 22.11):
+ * net_af_packet ("TODO: request info from primary to set up Rx and Tx"). */
+static bool
+multi_process_capable(const struct rte_eth_dev_info *info)
+{
+	return strcmp(info->driver_name, "net_af_packet") != 0;
+}
+
+/* The primary's part: `queues` queue pairs, with RSS over TCP where the device offers it;
+ * *rss says whether it does. */
+static int
+configure(struct rf_port *port, struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
+	  uint16_t queues, bool *rss, uint16_t *nb_rxd, uint16_t *nb_txd)
+{
+	uint64_t hf = info->flow_type_rss_offloads &
+		      (RTE_ETH_RSS_NONFRAG_IPV4_TCP | RTE_ETH_RSS_NONFRAG_IPV6_TCP);
+	int rc;
+
+	*rss = false;
+	if (queues > 1 && hf != 0 && info->reta_size != 0) {
+		conf->rxmode.mq_mode = RTE_ETH_MQ_RX_RSS;
+		conf->rx_adv_conf.rss_conf.rss_hf = hf;
+		conf->rxmode.offloads |= info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_RSS_HASH;
+		*rss = rte_eth_dev_configure(port->id, queues, queues, conf) == 0;
+		if (!*rss) { /* without RSS, then: the hand-off steers */
+			conf->rxmode.mq_mode = RTE_ETH_MQ_RX_NONE;
+			conf->rx_adv_conf.rss_conf.rss_hf = 0;
+			conf->rxmode.offloads &= ~RTE_ETH_RX_OFFLOAD_RSS_HASH;
+		}
+	}
+	rc = *rss ? 0 : rte_eth_dev_configure(port->id, queues, queues, conf);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot configure %u rx/tx queue pair(s): %s\n",
+			port->id, port->name, queues, strerror(-rc));
+		return rc;
+	}
+	rc = rte_eth_dev_adjust_nb_rx_tx_desc(port->id, nb_rxd, nb_txd);
+	if (rc != 0) {
+		fprintf(stderr, "port %u (%s): cannot fit descriptor counts: %s\n", port->id,
+			port->name, strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 int
-rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
+rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint16_t cores,
+	      uint16_t core)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
 	uint16_t nb_rxd = RF_RX_DESC, nb_txd = RF_TX_DESC;
 	/* the device's NUMA node, or any */
 	unsigned int socket = (unsigned int)rte_eth_dev_socket_id(id);
+	bool primary = rte_eal_process_type() == RTE_PROC_PRIMARY, rss = false;
+	uint16_t queues = cores > 1 ? cores : 1;
 	int rc;
 
 	memset(port, 0, sizeof(*port));
 	port->id = id;
+	port->queue = cores > 1 ? core : 0;
 	if (rte_eth_dev_get_name_by_port(id, port->name) != 0)
 		snprintf(port->name, sizeof(port->name), "port%u", id);
-	rc = rte_eth_dev_info_get(id, &info);
-	if (rc != 0) {
-		fprintf(stderr, "port %u (%s): cannot read device info: %s\n", id, port->name,
-			strerror(-rc));
+	rc = read_caps(port, &info, &conf);
+	if (rc != 0)
 		return rc;
-	}
-	if (info.max_rx_queues < 1 || info.max_tx_queues < 1) {
-		fprintf(stderr, "port %u (%s): device offers no RX/TX queue pair\n", id, port->name);
+	if (info.max_rx_queues < queues || info.max_tx_queues < queues) {
+		fprintf(stderr, "port %u (%s): device offers %u rx / %u tx queues, %u needed%s\n", id,
+			port->name, info.max_rx_queues, info.max_tx_queues, queues,
+			queues > 1 ? " (one pair per core: --cores)" : "");
 		return -ENODEV;
 	}
+	if (cores > 1 && !multi_process_capable(&info)) {
+		fprintf(stderr, "port %u (%s): %s cannot be used by several processes (--cores): its "
+				"secondary processes neither receive nor send in DPDK 22.11\n",
+			id, port->name, info.driver_name);
+		return -ENOTSUP;
+	}
 
-	memset(&conf, 0, sizeof(conf));
-	port->caps.tx_multiseg = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_MULTI_SEGS;
-	/* 0 or UINT16_MAX mean "no limit stated"; net_tap's writev takes at most its iovec
-	 * array, so an unstated limit is taken as 32 (long chains get copied, and counted) */
-	port->caps.tx_max_segs = info.tx_desc_lim.nb_mtu_seg_max;
-	if (port->caps.tx_max_segs == 0 || port->caps.tx_max_segs == UINT16_MAX)
-		port->caps.tx_max_segs = RF_TX_MAX_SEGS_DEFAULT;
-	port->caps.tx_ipv4_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_IPV4_CKSUM;
-	port->caps.tx_tcp_cksum = info.tx_offload_capa & RTE_ETH_TX_OFFLOAD_TCP_CKSUM;
-	port->caps.rx_ipv4_cksum = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_IPV4_CKSUM;
-	port->caps.rx_tcp_cksum = info.rx_offload_capa & RTE_ETH_RX_OFFLOAD_TCP_CKSUM;
-	conf.txmode.offloads = info.tx_offload_capa &
-			       (RTE_ETH_TX_OFFLOAD_MULTI_SEGS | RTE_ETH_TX_OFFLOAD_IPV4_CKSUM |
-				RTE_ETH_TX_OFFLOAD_TCP_CKSUM);
-	conf.rxmode.offloads = info.rx_offload_capa &
-			       (RTE_ETH_RX_OFFLOAD_IPV4_CKSUM | RTE_ETH_RX_OFFLOAD_TCP_CKSUM);
-
-	rc = rte_eth_dev_configure(id, 1, 1, &conf);
-	if (rc != 0) {
-		fprintf(stderr, "port %u (%s): cannot configure 1 rx/tx queue pair: %s\n", id,
-			port->name, strerror(-rc));
-		return rc;
+	for (uint16_t q = 0; primary && q < queues; q++) {
+		if (q == 0) {
+			rc = configure(port, &info, &conf, queues, &rss, &nb_rxd, &nb_txd);
+			if (rc != 0)
+				return rc;
+		}
+		rc = rte_eth_rx_queue_setup(id, q, nb_rxd, socket, NULL, pool);
+		if (rc == 0)
+			rc = rte_eth_tx_queue_setup(id, q, nb_txd, socket, NULL);
+		if (rc != 0) {
+			fprintf(stderr, "port %u (%s): cannot set up queue %u (%u rx / %u tx descriptors): %s\n",
+				id, port->name, q, nb_rxd, nb_txd, strerror(-rc));
+			return rc;
+		}
 	}
-	rc = rte_eth_dev_adjust_nb_rx_tx_desc(id, &nb_rxd, &nb_txd);
-	if (rc != 0) {
-		fprintf(stderr, "port %u (%s): cannot fit descriptor counts: %s\n", id, port->name,
-			strerror(-rc));
-		return rc;
-	}
-	rc = rte_eth_rx_queue_setup(id, 0, nb_rxd, socket, NULL, pool);
-	if (rc == 0)
-		rc = rte_eth_tx_queue_setup(id, 0, nb_txd, socket, NULL);
-	if (rc != 0) {
-		fprintf(stderr, "port %u (%s): cannot set up queues (%u rx / %u tx descriptors): %s\n",
-			id, port->name, nb_rxd, nb_txd, strerror(-rc));
-		return rc;
-	}
-	rc = rte_eth_dev_start(id);
+	rc = primary ? rte_eth_dev_start(id) : 0;
 	if (rc != 0) {
 		fprintf(stderr, "port %u (%s): cannot start: %s\n", id, port->name, strerror(-rc));
 		return rc;
@@ -98,6 +165,11 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool)
 	rte_eth_macaddr_get(id, &port->mac);
 	if (rte_eth_dev_get_mtu(id, &port->mtu) != 0)
 		port->mtu = RTE_ETHER_MTU;
+	if (cores > 1) {
+		rc = rf_steer_create(port, cores, core, rss, pool);
+		if (rc != 0)
+			return rc;
+	}
 
 	RF_LOG(INFO, drivers,
 	       "port %u (%s): %u rx / %u tx descriptors, mtu %u, tx offloads:%s (max %u segs)%s%s, rx offloads:%s%s\n",
@@ -114,12 +186,15 @@ uint16_t
 rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
 {
 	struct rf_impair *im = port->impair;
-	uint16_t got;
+	uint16_t got, room;
 
 	if (likely(im == NULL))
-		return rte_eth_rx_burst(port->id, 0, pkts, n);
+		return likely(port->steer == NULL) ? rte_eth_rx_burst(port->id, port->queue, pkts, n)
+						   : rf_steer_rx(port, pkts, n);
 	/* the burst goes through the impairment layer, which hands back what is due */
-	got = rte_eth_rx_burst(port->id, 0, pkts, rf_impair_rx_room(im, n));
+	room = rf_impair_rx_room(im, n);
+	got = likely(port->steer == NULL) ? rte_eth_rx_burst(port->id, port->queue, pkts, room)
+					  : rf_steer_rx(port, pkts, room);
 	return rf_impair_rx(im, pkts, got, n, rte_rdtsc());
 }
 
@@ -140,7 +215,7 @@ rf_port_flush(struct rf_port *port)
 		port->tx_captured = port->tx_len;
 	}
 	do {
-		n = rte_eth_tx_burst(port->id, 0, port->tx_buf + sent, port->tx_len - sent);
+		n = rte_eth_tx_burst(port->id, port->queue, port->tx_buf + sent, port->tx_len - sent);
 		sent += n;
 	} while (n > 0 && sent < port->tx_len);
 	for (uint16_t i = 0; i < sent; i++) {
@@ -183,8 +258,8 @@ rf_port_reclaim(struct rf_port *port)
 		rf_port_flush(port);
 	/* Not every PMD implements it; those free sent mbufs at once, or (net_af_xdp) only
 	 * inside a later burst: an empty burst lets them. */
-	if (rte_eth_tx_done_cleanup(port->id, 0, 0) == -ENOTSUP)
-		(void)rte_eth_tx_burst(port->id, 0, NULL, 0);
+	if (rte_eth_tx_done_cleanup(port->id, port->queue, 0) == -ENOTSUP)
+		(void)rte_eth_tx_burst(port->id, port->queue, NULL, 0);
 }
 
 bool
@@ -206,6 +281,9 @@ rf_port_close(struct rf_port *port)
 		rte_pktmbuf_free_bulk(port->tx_buf, port->tx_len);
 		port->tx_len = 0;
 	}
+	rf_steer_destroy(port);
+	if (rte_eal_process_type() != RTE_PROC_PRIMARY)
+		return; /* the device is the primary's to stop */
 	rte_eth_dev_stop(port->id);
 	rte_eth_dev_close(port->id);
 }

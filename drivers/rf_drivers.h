@@ -91,6 +91,9 @@ struct rf_port_stats {
 	uint64_t rx_missed;    /* frames the device dropped (no descriptor), from its stats */
 	uint64_t rx_nombuf;    /* RX mbuf allocation failures reported by the device */
 	uint64_t alloc_fails;  /* mbufs the stack could not get for sending */
+	uint64_t handoff_rx;   /* frames another core received for this one (--cores) */
+	uint64_t handoff_tx;   /* frames this core received for another and passed on */
+	uint64_t handoff_dropped; /* ... that did not fit in the owner's hand-off ring */
 };
 
 /* Frames leave in bursts of RF_TX_BATCH. A device whose ring is full keeps the rest in the
@@ -100,9 +103,11 @@ struct rf_port_stats {
 #define RF_TX_QUEUE 1024
 
 struct rf_impair;
+struct rf_steer;
 
 struct rf_port {
 	uint16_t id;
+	uint16_t queue; /* the RX/TX queue pair this process owns: its core (--cores) */
 	uint16_t mtu;
 	struct rte_ether_addr mac;
 	struct rf_port_caps caps;
@@ -113,12 +118,17 @@ struct rf_port {
 	struct rf_port_stats stats;
 	struct rf_impair *impair; /* NULL: no impairment (drivers/impair.c) */
 	struct rf_capture *cap;   /* NULL: no capture (drivers/capture.c) */
+	struct rf_steer *steer;   /* NULL: one process (drivers/rss.c) */
 };
 
 /* Number of ports the EAL probed. */
 uint16_t rf_port_count(void);
-/* Configures and starts port `id` with one queue pair, RX into `pool`. Logs what it chose. */
-int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool);
+/* Configures and starts port `id` with one queue pair, RX into `pool`. Logs what it chose.
+ * With several cores (cores > 1), the primary process configures `cores` queue pairs (device
+ * RSS where offered) and every process owns queue `core`, with steering (drivers/rss.c);
+ * a secondary process only attaches to what the primary set up. */
+int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint16_t cores,
+		  uint16_t core);
 void rf_port_close(struct rf_port *port);
 /* Fills port->stats' device-side counters (rx_missed, rx_nombuf) from the device. */
 void rf_port_read_stats(struct rf_port *port);
@@ -130,8 +140,59 @@ int rf_port_set_mac(struct rf_port *port, const struct rte_ether_addr *mac);
 /* True when the device reports its link up. */
 bool rf_port_link_up(const struct rf_port *port);
 
-/* Receives up to n frames (a burst from the port's queue). */
+/* Receives up to n frames (a burst from the port's queue; with several cores, the frames
+ * this core owns, handed-off ones included). */
 uint16_t rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n);
+
+/* ---- several cores: steering (drivers/rss.c) ------------------------------------------
+ *
+ * One process per core, each owning queue pair `core` of every port. A TCP segment belongs
+ * to the core whose queue the Toeplitz hash of its 4-tuple (as received: source address,
+ * destination address, source port, destination port) selects in the redirection table.
+ * Mode "rss": the device hashes with that key and table (checked on the first segments that
+ * carry the device's hash); mode "handoff": the device cannot (or does not match), so each
+ * core computes the owner of every TCP segment it receives and passes misdirected ones to
+ * their owner over an rte_ring in shared memory. ARP and IPv6 neighbour discovery frames
+ * are copied to every core (ARP requests reach the others as replies, so only the
+ * receiving core answers); everything else is handled where received. */
+#define RF_MAX_CORES 16
+#define RF_RSS_KEY_MAX 64
+
+enum rf_steer_mode { RF_STEER_RSS, RF_STEER_HANDOFF };
+
+struct rf_rss {
+	uint8_t key[RF_RSS_KEY_MAX];
+	uint16_t key_len;
+	uint16_t reta_size;
+	uint16_t reta[512]; /* queue per hash & (reta_size - 1) */
+};
+
+/* The standard (Microsoft) 40-byte Toeplitz key, which most NICs use by default. */
+extern const uint8_t rf_rss_default_key[40];
+/* Toeplitz hash of an IPv4 / IPv6 4-tuple (addresses in network order, ports host order). */
+uint32_t rf_rss_hash4(const struct rf_rss *r, uint32_t src_be, uint32_t dst_be, uint16_t sport,
+		      uint16_t dport);
+uint32_t rf_rss_hash6(const struct rf_rss *r, const uint8_t src[16], const uint8_t dst[16],
+		      uint16_t sport, uint16_t dport);
+static inline uint16_t
+rf_rss_queue(const struct rf_rss *r, uint32_t hash)
+{
+	return r->reta[hash % r->reta_size];
+}
+/* The standard key and a table of `size` entries spreading over `queues` (i mod queues). */
+void rf_rss_default(struct rf_rss *r, uint16_t queues, uint16_t size);
+
+/* Steering of port for this process (called by rf_port_setup); 0 or a negative errno. */
+int rf_steer_create(struct rf_port *port, uint16_t cores, uint16_t core, bool device_rss,
+		    struct rte_mempool *pool);
+void rf_steer_destroy(struct rf_port *port);
+uint16_t rf_steer_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n);
+enum rf_steer_mode rf_steer_mode(const struct rf_port *port);
+/* True when a connection from local to remote (addresses in network order, 4 or 16 bytes)
+ * comes back to this core: for active opens choosing a local port. Always true without
+ * steering. */
+bool rf_steer_mine(const struct rf_port *port, bool v6, const void *local, uint16_t lport,
+		   const void *remote, uint16_t rport);
 
 /* Hands queued frames to the device; what its ring does not take stays queued. */
 void rf_port_flush(struct rf_port *port);

@@ -10,6 +10,7 @@
 #include "lwip/ip_addr.h"
 #include "lwip/tcp.h"
 
+#include "launch.h"
 #include "rawflow.h"
 #include "rf_stack.h"
 
@@ -131,6 +132,7 @@ struct rf_loop {
 	bool last_busy;     /* the last pass did work */
 	uint64_t tx_new_bytes; /* sequence space sent for the first time, all flows */
 	uint64_t tel_next_tsc; /* when the loop publishes its next telemetry snapshot */
+	struct rf_launch mc;   /* --cores: this process's core (launch.c); cores 0 when alone */
 };
 
 /* The process's one loop (lwIP keeps its state in globals: one stack per process). */

@@ -236,10 +236,14 @@ run_completions(void *arg)
 	return n;
 }
 
+static int launch(int *argc, char ***argv, unsigned int cores, struct rf_stack_conf *sc,
+		  struct rf_launch *mc);
+
 int
 rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_config *cfg)
 {
 	struct rf_stack_conf sc;
+	struct rf_launch mc = {.cores = 1};
 	struct rf_loop *l;
 	bool embedded;
 	int rc;
@@ -253,10 +257,15 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 	rc = config_stack(cfg, &sc);
 	if (rc != 0)
 		return rc;
+	if (cfg != NULL && cfg->cores > 1) {
+		rc = launch(&argc, &argv, cfg->cores, &sc, &mc);
+		if (rc != 0)
+			return rc;
+	}
 	if (rf_eal_start(argc, argv, &embedded) < 0)
 		return RF_EINVAL;
-	sc.embedded = embedded;
-	if (embedded && !sc.ip6_set) { /* 2001:2::2/64, from the IPv6 benchmarking range */
+	sc.embedded = embedded || (mc.cores > 1 && mc.embedded);
+	if (sc.embedded && !sc.ip6_set) { /* 2001:2::2/64, from the IPv6 benchmarking range */
 		static const uint8_t def6[16] = {0x20, 0x01, 0x00, 0x02, [15] = 0x02};
 
 		memcpy(sc.ip6, def6, 16);
@@ -291,10 +300,70 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 	l->ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
 	l->now_tsc = rte_rdtsc();
 	l->stack.completions_arg = l;
+	l->mc = mc;
+	if (mc.cores > 1 && rf__launch_attach(&l->mc) != 0) {
+		rf_stack_fini(&l->stack);
+		pcb_hash_size(0);
+		free(l->comps.v);
+		rte_free(l);
+		rf_eal_stop();
+		return RF_ENOMEM;
+	}
 	rf__loop = l;
 	rf__telemetry_start(l);
+	if (mc.cores > 1)
+		rf__launch_ready(&l->mc);
 	*out = l;
 	return 0;
+}
+
+/* --cores: this process becomes the launcher (never returning) or one core, with that core's
+ * argv; the primary's pool holds every core's share. */
+static int
+launch(int *argc, char ***argv, unsigned int cores, struct rf_stack_conf *sc,
+       struct rf_launch *mc)
+{
+	/* the pools (4 KiB per packet element, ~0.5 KiB per header element) of all cores */
+	unsigned long mb = (unsigned long)(((uint64_t)sc->pkt_mbufs * cores * 4608) >> 20);
+
+	if (cores > RF_MAX_CORES_CONFIG) {
+		fprintf(stderr, "rawflow: at most %u cores\n", RF_MAX_CORES_CONFIG);
+		return RF_EINVAL;
+	}
+	mc->embedded = rf_args_first(*argc, *argv) == 1;
+	if (rf__launch(*argc, *argv, cores, mb, mc) != 0)
+		return RF_EINVAL;
+	*argc = mc->argc;
+	*argv = mc->argv;
+	sc->cores = (uint16_t)cores;
+	sc->core = (uint16_t)mc->core;
+	sc->pkt_mbufs *= cores;
+	return 0;
+}
+
+unsigned int
+rf_loop_core(const struct rf_loop *l)
+{
+	return l->mc.cores > 1 ? l->mc.core : 0;
+}
+
+/* lwIP's LWIP_HOOK_TCP_LOCAL_PORT_OK (stack/patches/0025): with --cores, an active open's
+ * local port must make the replies' hash select this core's queue on the port lwIP routes
+ * through (port 0: the only one with an address). */
+int
+rf__tcp_local_port_ok(const struct tcp_pcb *pcb, u16_t port)
+{
+	const struct rf_loop *l = rf__loop;
+	bool v6;
+
+	if (l == NULL || l->mc.cores <= 1 || l->stack.nports == 0)
+		return 1;
+	v6 = IP_IS_V6_VAL(pcb->local_ip);
+	if (v6)
+		return rf_steer_mine(&l->stack.ifs[0].port, true, ip_2_ip6(&pcb->local_ip)->addr,
+				     port, ip_2_ip6(&pcb->remote_ip)->addr, pcb->remote_port);
+	return rf_steer_mine(&l->stack.ifs[0].port, false, &ip_2_ip4(&pcb->local_ip)->addr, port,
+			     &ip_2_ip4(&pcb->remote_ip)->addr, pcb->remote_port);
 }
 
 unsigned int
@@ -375,6 +444,9 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 		o->rx_missed += ps->rx_missed;
 		o->rx_nombuf += ps->rx_nombuf;
 		o->alloc_failures += ps->rx_nombuf;
+		o->handoff_rx += ps->handoff_rx;
+		o->handoff_tx += ps->handoff_tx;
+		o->handoff_dropped += ps->handoff_dropped;
 	}
 	for (uint16_t i = 0; i < s->nports; i++) {
 		const struct rf_impair *im = s->ifs[i].port.impair;
@@ -423,6 +495,13 @@ rf_loop_destroy(struct rf_loop *l)
 {
 	if (l == NULL)
 		return;
+	if (l->mc.cores > 1) { /* the launcher prints every core's counters and their sum */
+		struct rf_stats st;
+
+		rf__launch_stopping(&l->mc);
+		rf_loop_stats(l, &st);
+		rf__launch_report(&l->mc, &st);
+	}
 	rf__telemetry_stop(l);
 	rf__flows_abort_all(l);
 	/* let pending requests report RF_ECANCELED and aborted flows be released */
@@ -430,6 +509,7 @@ rf_loop_destroy(struct rf_loop *l)
 		run_completions(l);
 	rf_stack_poll(&l->stack, rte_rdtsc()); /* RSTs out */
 	rf_stack_fini(&l->stack);
+	rf__launch_detach(&l->mc);
 	pcb_hash_size(0); /* back to lwIP's built-in table: cannot fail */
 	rf__views_free(l);
 	rf__wreqs_free(l);

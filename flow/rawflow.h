@@ -112,7 +112,16 @@ struct rf_config {
 				   accept_refused), rf_connect() fails with RF_ENOMEM. It sizes
 				   the stack's connection hash; the memory per flow is in
 				   docs/scaling.md */
+	unsigned int cores;   /* processes, one per core, each with its own stack and queue
+				 pair of every port (docs/scaling.md); 0 or 1: this process
+				 alone. With N > 1, rf_loop_create() starts the N processes and
+				 returns in each (rf_loop_core() says which); the calling process
+				 waits for them and exits. Needs root (hugepages); mbufs and
+				 max_flows apply to each core */
 };
+
+/* Most cores (struct rf_config's cores). */
+#define RF_MAX_CORES_CONFIG 16
 
 #define RF_MAX_FLOWS_DEFAULT 16384
 
@@ -142,6 +151,8 @@ int rf_loop_run(struct rf_loop *l);
 unsigned int rf_loop_run_once(struct rf_loop *l);
 /* Makes rf_loop_run() return after the current pass. Async-signal-safe. */
 void rf_loop_stop(struct rf_loop *l);
+/* This process's core, 0 to cores - 1 (struct rf_config's cores); 0 with one core. */
+unsigned int rf_loop_core(const struct rf_loop *l);
 /* Aborts every remaining flow and listener, stops the ports, releases everything. */
 void rf_loop_destroy(struct rf_loop *l);
 
@@ -194,6 +205,10 @@ struct rf_stats {
 	uint64_t rx_tcp_dropped;  /* TCP: bad header or checksum, no connection for it */
 	uint64_t rx_cksum_errors; /* of those, IP, ICMP and TCP checksums found wrong in
 				     software (the device's verdicts are rx_bad_cksum) */
+	/* Several cores (struct rf_config's cores): frames another core received for this one,
+	 * frames this core passed to their owner, and those lost because the owner's ring was
+	 * full (docs/scaling.md); all 0 with one core. */
+	uint64_t handoff_rx, handoff_tx, handoff_dropped;
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 

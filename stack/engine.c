@@ -64,11 +64,12 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];
 
-		rc = rf_port_setup(&ifc->port, i, s->pools.pkt);
+		rc = rf_port_setup(&ifc->port, i, s->pools.pkt, conf->cores, conf->core);
 		if (rc != 0)
 			goto fail;
 		s->nports++;
-		if (i == 0 && conf->mac_set && rf_port_set_mac(&ifc->port, &conf->mac) != 0)
+		if (i == 0 && conf->mac_set && conf->core == 0 &&
+		    rf_port_set_mac(&ifc->port, &conf->mac) != 0)
 			RF_LOG(WARNING, stack, "port 0: device refused the MAC address; using it anyway\n");
 		/* Only the first port gets the configured address; further ports come up without
 		 * one (appliances with several ports are future work). */
@@ -87,7 +88,7 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 		for (uint16_t i = 0; i < s->nports; i++)
 			s->ifs[i].port.cap = s->cap;
 	}
-	if (conf->embedded) {
+	if (conf->embedded && conf->core == 0) {
 		/* kernel side of the wire: the first address of the stack's subnet that is not
 		 * the stack's own (198.18.0.1 next to 198.18.0.2) */
 		uint32_t net = ntohl(conf->ip4_be & conf->mask4_be);

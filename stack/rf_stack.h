@@ -73,6 +73,7 @@ struct rf_stack_conf {
 	const char *impair;     /* NULL, or an impairment spec for every port (drivers/impair.c) */
 	const char *pcap;       /* NULL, or a pcapng file capturing every port both ways */
 	uint32_t pcap_snaplen;  /* bytes kept per captured frame; 0: whole frames */
+	uint16_t cores, core;   /* --cores: processes in all, and this one's queue pair; 0: one */
 };
 
 struct rf_iface {

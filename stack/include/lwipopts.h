@@ -149,6 +149,12 @@
  * to 64 new peers stays far below it. Patch 0006 keeps peers that answered in the table. */
 #define ETHARP_REQUEST_RATE 1000
 
+/* --cores (docs/scaling.md): an active open takes a local port whose Toeplitz hash brings the
+ * replies back to the opening core (flow/loop.c; the hook point is stack/patches/0025). The
+ * function is weak: without flow/ linked in, every port is fine. */
+#define LWIP_HOOK_TCP_LOCAL_PORT_OK(pcb, port) \
+	(rf__tcp_local_port_ok == NULL || rf__tcp_local_port_ok((pcb), (port)))
+
 /* ---- statistics and debugging -------------------------------------------------------- */
 #define LWIP_STATS 1
 #define LWIP_STATS_DISPLAY 0

@@ -16,6 +16,10 @@
  *   LWIP_HOOK_TCP_HALF_OPEN_FULL        rf__tcp_half_open_full (stack/bounds.c): the
  *                                       per-core bound on half-open connections; hook
  *                                       added by stack/patches/0017
+ *   LWIP_HOOK_TCP_LOCAL_PORT_OK         rf__tcp_local_port_ok (flow/loop.c, weak here): with
+ *                                       --cores, a local port for an active open whose
+ *                                       replies come back to this core; hook added by
+ *                                       stack/patches/0025
  *
  * All run inside lwIP's input processing, on the core that owns the stack; neither fails.
  */
@@ -49,5 +53,8 @@ u16_t rf__tcp_ooseq_pbufs_limit(const struct tcp_pcb *pcb);
 /* 1 when the half-open connections of all listeners reach the per-core bound: the SYN for
  * lpcb is answered with a SYN cookie. */
 int rf__tcp_half_open_full(const struct tcp_pcb_listen *lpcb);
+/* 1 when tcp_connect() may take local port `port` for pcb (its addresses and remote port
+ * set). */
+int rf__tcp_local_port_ok(const struct tcp_pcb *pcb, u16_t port) __attribute__((weak));
 
 #endif /* RF_LWIP_HOOKS_H */
