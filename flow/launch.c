@@ -562,6 +562,7 @@ rf__launch(int argc, char **argv, unsigned int cores, unsigned long mb, struct r
 			break;
 		}
 		close(ready_rd);
+		fprintf(stderr, "rawflow: core %u up (pid %d)\n", c, (int)pid);
 	}
 	close(stats[1]);
 	code = supervise();
@@ -602,7 +603,8 @@ rf__launch_report(struct rf_launch *mc, const struct rf_stats *st)
 #include <rte_memzone.h>
 
 #define RF_MC_ZONE "rf_mc_cores"
-#define RF_PRIMARY_WAIT_S 20
+#define RF_PRIMARY_GRACE_S 30
+#define RF_PRIMARY_WAIT_S 15
 
 struct rf_mc_zone {
 	volatile int32_t pid[RF_LAUNCH_MAX];
@@ -639,15 +641,16 @@ rf__launch_detach(struct rf_launch *mc)
 void
 rf__launch_stopping(struct rf_launch *mc)
 {
-	bool asked = false;
-
 	/* stop signals are moot from here on: the process is leaving */
 	signal(SIGINT, SIG_IGN);
 	signal(SIGTERM, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	if (mc->zone == NULL || mc->core != 0)
 		return;
-	for (int waited = 0; waited < RF_PRIMARY_WAIT_S * 100; waited++) {
+	/* The secondaries end on their own when the program has an end (--duration, rf-load's
+	 * --requests), within moments of each other; after RF_PRIMARY_GRACE_S the launcher is
+	 * asked to stop them (a program without an end, or one that failed). */
+	for (int waited = 0; waited < (RF_PRIMARY_GRACE_S + RF_PRIMARY_WAIT_S) * 100; waited++) {
 		bool busy = false;
 
 		for (unsigned int c = 1; c < mc->cores; c++) {
@@ -657,12 +660,10 @@ rf__launch_stopping(struct rf_launch *mc)
 		}
 		if (!busy)
 			return;
-		if (!asked) { /* the launcher stops them (they may run without an end) */
+		if (waited == RF_PRIMARY_GRACE_S * 100)
 			kill(getppid(), SIGTERM);
-			asked = true;
-		}
 		usleep(10000);
 	}
 	fprintf(stderr, "rawflow: core 0: other cores still attached after %d s; closing the devices anyway\n",
-		RF_PRIMARY_WAIT_S);
+		RF_PRIMARY_GRACE_S + RF_PRIMARY_WAIT_S);
 }
