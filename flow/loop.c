@@ -338,6 +338,15 @@ launch(int *argc, char ***argv, unsigned int cores, struct rf_stack_conf *sc,
 	sc->cores = (uint16_t)cores;
 	sc->core = (uint16_t)mc->core;
 	sc->pkt_mbufs *= cores;
+	if (sc->pcap != NULL) { /* --pcap FILE: FILE.coreN, one per core */
+		size_t n = strlen(sc->pcap) + 16;
+		char *p = malloc(n);
+
+		if (p == NULL)
+			return RF_ENOMEM;
+		snprintf(p, n, "%s.core%u", sc->pcap, mc->core);
+		sc->pcap = p; /* kept for the process's life */
+	}
 	return 0;
 }
 
