@@ -8,6 +8,7 @@
 #   sec_peer WHAT [ARGS]   runs tests/security/peer.py WHAT inside $ns (bounded), prints its
 #                          lines; returns its status
 #   sec_finish             rf-echo still running, stops cleanly, stats show no leak; rf_finish
+#   sec_finish_idle        the same, and no lwIP pcb left but TIME-WAIT ones (after a flood)
 # shellcheck source=../integration/lib.sh
 . "${RF_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/integration/lib.sh"
 
@@ -49,8 +50,27 @@ sec_finish() {
 		rf_pass "rf-echo exited 0 on SIGINT"
 		rf_check "rf-echo's --stats show every packet buffer back in the pool" \
 			"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$RF_TMP/stats.json"
+		[ "${1:-}" = idle ] && rf_check \
+			"no lwIP pcb left but TIME-WAIT ones (the half-open connections timed out)" \
+			sec_zero_pcbs
 	else
 		rf_fail "rf-echo exited 0 on SIGINT (exit status $rc)"
 	fi
 	rf_finish
+}
+
+sec_finish_idle() {
+	sec_finish idle
+}
+
+# The stats rf-echo wrote at exit hold no pcb but TIME-WAIT ones; prints the figures.
+sec_zero_pcbs() {
+	"$RF_PY" - "$RF_TMP/stats.json" <<'PY'
+import json, sys
+s = json.load(open(sys.argv[1]))
+left = s["tcp_pcbs_in_use"] - s["tcp_pcbs_time_wait"]
+print("tcp_pcbs_in_use %d (%d in TIME-WAIT), mbufs_in_use %d (idle %d)" % (
+    s["tcp_pcbs_in_use"], s["tcp_pcbs_time_wait"], s["mbufs_in_use"], s["mbufs_idle"]))
+sys.exit(0 if left == 0 else 1)
+PY
 }

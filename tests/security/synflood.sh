@@ -79,24 +79,4 @@ rf_check "rf-echo survived the floods" sec_alive
 # Pools back to idle: the flood's half-open connections leave after TCP_SYN_RCVD_TIMEOUT.
 rf_say "waiting 22 s for the half-open connections to time out"
 sleep 22
-stats_zero_pcbs() {
-	"$RF_PY" - "$RF_TMP/stats.json" <<'PY'
-import json, sys
-s = json.load(open(sys.argv[1]))
-left = s["tcp_pcbs_in_use"] - s["tcp_pcbs_time_wait"]
-print("tcp_pcbs_in_use %d (%d in TIME-WAIT), mbufs_in_use %d (idle %d)" % (
-    s["tcp_pcbs_in_use"], s["tcp_pcbs_time_wait"], s["mbufs_in_use"], s["mbufs_idle"]))
-sys.exit(0 if left == 0 else 1)
-PY
-}
-rf_stop "$pid" rc || true
-if [ "$rc" = 0 ]; then
-	rf_pass "rf-echo exited 0 on SIGINT"
-	rf_check "every packet buffer back in the pool" \
-		"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$RF_TMP/stats.json"
-	rf_check "no lwIP pcb left but TIME-WAIT ones (the half-open connections timed out)" \
-		stats_zero_pcbs
-else
-	rf_fail "rf-echo exited 0 on SIGINT (exit status $rc)"
-fi
-rf_finish
+sec_finish_idle

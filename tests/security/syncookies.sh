@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Suite security, syncookies: the functional half of synflood.sh, over IPv4 and IPv6, without
+# its throughput measurement (which needs a quiet machine and lives in suite 'load').
+#
+# For each family, peer.py floods rf-echo's port with RF_SEC_SYNS (default 20,000) SYNs from
+# spoofed on-link sources (198.18.0.10-250, 2001:2::1:0-ffff: nobody answers ARP or neighbour
+# solicitation for them) with random ports, paced over RF_SEC_SYNS_S (default 4) seconds, while
+# a kernel client opens a new connection every 200 ms (handshake and one echo within 3 s). The
+# listener's backlog (255) is full of spoofed half-open connections after the first SYNs, so
+# new connections go through SYN cookies (stack/patches/0005). Passes when
+#   - at least one new connection started during the flood and one in the second after it
+#     succeeded, and at least 90% of all of them did, for each family;
+#   - after TCP_SYN_RCVD_TIMEOUT (20 s) rf-echo stops cleanly with no lwIP pcb left but
+#     TIME-WAIT ones and every packet buffer back in the pool.
+set -uo pipefail
+. "$(dirname "$0")/common.sh"
+sec_init sec-syncookies
+syns=${RF_SEC_SYNS:-20000}
+secs=${RF_SEC_SYNS_S:-4}
+
+for v in 4 6; do
+	f=(); [ "$v" = 6 ] && f=(-6)
+	if ! sec_peer 120 "${f[@]}" flood-build "$syns" "$RF_TMP/syns$v.bin" >/dev/null; then
+		rf_fail "IPv$v: could not build the flood's frames"
+		continue
+	fi
+	rf_timeout $((secs + 30)) ip netns exec "$ns" "$RF_PY" "$SEC_PEER" "${f[@]}" connects \
+		$((secs + 3)) "$RF_TMP/connects$v.log" &
+	cpid=$!
+	sleep 1
+	sec_peer $((3 * secs + 30)) "${f[@]}" flood "$RF_TMP/syns$v.bin" "$secs" "$RF_TMP/flood$v.log"
+	wait "$cpid"
+	rf_check "IPv$v: $syns spoofed SYNs: new connections during and in the second after the flood" \
+		sec_peer 30 "${f[@]}" analyze-connects "$RF_TMP/flood$v.log" "$RF_TMP/connects$v.log"
+	rf_check "IPv$v: rf-echo survived the flood" sec_alive
+done
+
+# Pools back to idle: the floods' half-open connections leave after TCP_SYN_RCVD_TIMEOUT.
+rf_say "waiting 22 s for the half-open connections to time out"
+sleep 22
+sec_finish_idle
