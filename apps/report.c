@@ -33,7 +33,7 @@
 	X(impair_tx_duplicated) X(impair_tx_reordered) X(impair_tx_corrupted)                \
 	X(impair_tx_delayed) X(impair_tx_blackout_dropped) X(impair_held) X(rx_link_dropped)   \
 	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors) X(handoff_rx) X(handoff_tx)        \
-	X(handoff_dropped)
+	X(handoff_dropped) X(tx_link_down)
 
 #define COUNT_FIELD(name) +1
 static_assert(sizeof(struct rf_stats) == (0 STATS_FIELDS(COUNT_FIELD)) * sizeof(uint64_t),
@@ -53,7 +53,7 @@ print_block(const struct rf_app *app, const struct rf_stats *st, double elapsed_
 		"%s: stopped after %.2f s\n"
 		"  ports     rx %" PRIu64 " frames, %" PRIu64 " bytes;"
 		" tx %" PRIu64 " frames, %" PRIu64 " bytes (all ports)\n"
-		"  drops     tx_drops %" PRIu64 ", rx_missed %" PRIu64 ", rx_nombuf %" PRIu64
+		"  drops     tx_drops %" PRIu64 ", tx_link_down %" PRIu64 ", rx_missed %" PRIu64 ", rx_nombuf %" PRIu64
 		", rx_dropped %" PRIu64 ", rx_bad_cksum %" PRIu64 "\n"
 		"  tcp       rx %" PRIu64 " segments, %" PRIu64 " payload bytes (%" PRIu64
 		" copied);"
@@ -66,7 +66,7 @@ print_block(const struct rf_app *app, const struct rf_stats *st, double elapsed_
 		"\n"
 		"  loop      busy %.3f s (%.1f%% of the run)\n",
 		app->spec->name, elapsed_s, st->rx_pkts, st->rx_bytes, st->tx_pkts, st->tx_bytes,
-		st->tx_drops, st->rx_missed, st->rx_nombuf, st->rx_dropped, st->rx_bad_cksum,
+		st->tx_drops, st->tx_link_down, st->rx_missed, st->rx_nombuf, st->rx_dropped, st->rx_bad_cksum,
 		st->rx_segments, st->rx_payload_bytes, st->rx_copied_bytes, st->tx_segments,
 		st->tx_payload_bytes, st->tx_copied_bytes, st->tx_retransmits, st->mbufs_in_use,
 		st->mbufs_idle, st->alloc_failures, st->flows_open, st->flows_opened,

@@ -26,6 +26,9 @@
 /* Before counting buffers or closing, a full TX ring is retried this many times. */
 #define RF_TX_RETRIES 64
 #define RF_TX_MAX_SEGS_DEFAULT 32
+/* A device that refuses a burst has its link checked at most this often (net_tap and
+ * net_af_xdp answer the check with a system call). */
+#define RF_LINK_CHECK_US 1000
 
 uint16_t
 rf_port_count(void)
@@ -198,6 +201,27 @@ rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
 	return rf_impair_rx(im, pkts, got, n, rte_rdtsc());
 }
 
+/* The device took nothing: a full ring (back-pressure: the queue waits for the next pass) or
+ * a link that is down. A memif or vhost peer that left takes nothing until a peer comes
+ * back, and the queued frames would hold their buffers (counted in use) until then or until
+ * the port closes. A NIC drops what it cannot send on a dead link; so does this, and counts
+ * it. The frames were captured (--pcap) as handed over; they never left. */
+static void
+drop_if_link_down(struct rf_port *port)
+{
+	uint64_t now = rte_rdtsc();
+
+	if (now - port->link_checked_tsc < rte_get_tsc_hz() / (1000000 / RF_LINK_CHECK_US))
+		return;
+	port->link_checked_tsc = now;
+	if (rf_port_link_up(port))
+		return;
+	port->stats.tx_link_down += port->tx_len;
+	rte_pktmbuf_free_bulk(port->tx_buf, port->tx_len);
+	port->tx_len = 0;
+	port->tx_captured = 0;
+}
+
 void
 rf_port_flush(struct rf_port *port)
 {
@@ -227,6 +251,8 @@ rf_port_flush(struct rf_port *port)
 	port->tx_captured = port->cap != NULL ? port->tx_len : 0;
 	if (port->tx_len != 0 && sent != 0)
 		memmove(port->tx_buf, port->tx_buf + sent, port->tx_len * sizeof(port->tx_buf[0]));
+	else if (unlikely(port->tx_len != 0))
+		drop_if_link_down(port);
 }
 
 void

@@ -88,6 +88,7 @@ struct rf_port_stats {
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t tx_pkts, tx_bytes;
 	uint64_t tx_drops;     /* frames the device would not take after retrying */
+	uint64_t tx_link_down; /* queued frames dropped because the link went down */
 	uint64_t rx_missed;    /* frames the device dropped (no descriptor), from its stats */
 	uint64_t rx_nombuf;    /* RX mbuf allocation failures reported by the device */
 	uint64_t alloc_fails;  /* mbufs the stack could not get for sending */
@@ -119,6 +120,7 @@ struct rf_port {
 	struct rf_impair *impair; /* NULL: no impairment (drivers/impair.c) */
 	struct rf_capture *cap;   /* NULL: no capture (drivers/capture.c) */
 	struct rf_steer *steer;   /* NULL: one process (drivers/rss.c) */
+	uint64_t link_checked_tsc; /* last link check after a refused burst (rf_port_flush) */
 };
 
 /* Number of ports the EAL probed. */
@@ -194,7 +196,8 @@ enum rf_steer_mode rf_steer_mode(const struct rf_port *port);
 bool rf_steer_mine(const struct rf_port *port, bool v6, const void *local, uint16_t lport,
 		   const void *remote, uint16_t rport);
 
-/* Hands queued frames to the device; what its ring does not take stays queued. */
+/* Hands queued frames to the device; what its ring does not take stays queued, unless the
+ * link is down: then the queue is dropped (counted in tx_link_down). */
 void rf_port_flush(struct rf_port *port);
 
 void rf_impair_tx(struct rf_port *port, struct rte_mbuf *m);

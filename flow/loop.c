@@ -450,6 +450,7 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 		o->tx_pkts += ps->tx_pkts;
 		o->tx_bytes += ps->tx_bytes;
 		o->tx_drops += ps->tx_drops;
+		o->tx_link_down += ps->tx_link_down;
 		o->rx_missed += ps->rx_missed;
 		o->rx_nombuf += ps->rx_nombuf;
 		o->alloc_failures += ps->rx_nombuf;
@@ -499,11 +500,13 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->tsc_hz = rte_get_tsc_hz();
 }
 
-void
+unsigned int
 rf_loop_destroy(struct rf_loop *l)
 {
+	unsigned int left;
+
 	if (l == NULL)
-		return;
+		return 0;
 	if (l->mc.cores > 1) { /* the launcher prints every core's counters and their sum */
 		struct rf_stats st;
 
@@ -517,7 +520,7 @@ rf_loop_destroy(struct rf_loop *l)
 	while (l->comps.tail != l->comps.head)
 		run_completions(l);
 	rf_stack_poll(&l->stack, rte_rdtsc()); /* RSTs out */
-	rf_stack_fini(&l->stack);
+	left = rf_stack_fini(&l->stack);
 	rf__launch_detach(&l->mc);
 	pcb_hash_size(0); /* back to lwIP's built-in table: cannot fail */
 	rf__views_free(l);
@@ -533,4 +536,5 @@ rf_loop_destroy(struct rf_loop *l)
 	rf__loop = NULL;
 	rte_free(l);
 	rf_eal_stop();
+	return left;
 }

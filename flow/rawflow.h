@@ -153,8 +153,13 @@ unsigned int rf_loop_run_once(struct rf_loop *l);
 void rf_loop_stop(struct rf_loop *l);
 /* This process's core, 0 to cores - 1 (struct rf_config's cores); 0 with one core. */
 unsigned int rf_loop_core(const struct rf_loop *l);
-/* Aborts every remaining flow and listener, stops the ports, releases everything. */
-void rf_loop_destroy(struct rf_loop *l);
+/* Aborts every remaining flow and listener, stops the ports, releases everything. Returns
+ * the packet buffers that were not back in the pool once every port had closed (and so no
+ * device ring held any): 0 unless the application still holds buffers or one leaked; a
+ * non-zero count is also logged. This is the leak check that holds on every device: a PMD
+ * without tx_done_cleanup (net_virtio_user) keeps sent buffers in its ring while it runs,
+ * so struct rf_stats' mbufs_in_use can stay above mbufs_idle there without any leak. */
+unsigned int rf_loop_destroy(struct rf_loop *l);
 
 /* Called once per loop pass, after the completions; for timers and pacing in programs. */
 typedef void(rf_poll_cb)(struct rf_loop *l, void *arg);
@@ -209,6 +214,8 @@ struct rf_stats {
 	 * frames this core passed to their owner, and those lost because the owner's ring was
 	 * full (docs/scaling.md); all 0 with one core. */
 	uint64_t handoff_rx, handoff_tx, handoff_dropped;
+	uint64_t tx_link_down; /* frames dropped from the send queue because the link was down
+				  (a memif or vhost peer gone); the others are in tx_drops */
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 

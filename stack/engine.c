@@ -175,9 +175,11 @@ rf_stack_read_port_stats(struct rf_stack *s)
 		rf_port_read_stats(&s->ifs[i].port);
 }
 
-void
+unsigned int
 rf_stack_fini(struct rf_stack *s)
 {
+	unsigned int left = 0;
+
 	if (s->cap != NULL) { /* queued frames out (and captured), then the file closed */
 		rf_stack_reclaim(s);
 		rf_capture_close(s->cap);
@@ -190,6 +192,15 @@ rf_stack_fini(struct rf_stack *s)
 		rf_port_close(&s->ifs[i].port);
 	}
 	s->nports = 0;
-	if (s->pools.pkt != NULL)
+	if (s->pools.pkt != NULL) {
+		/* every ring is gone with its port: a buffer still out is held or leaked */
+		left = rf_pool_in_use(s->pools.pkt);
+		if (left != 0)
+			RF_LOG(WARNING, stack,
+			       "%u packet buffers not back in the pool after the ports closed\n", left);
+		else
+			RF_LOG(INFO, stack, "every packet buffer back in the pool after the ports closed\n");
 		rf_pools_free(&s->pools);
+	}
+	return left;
 }

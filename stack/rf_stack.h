@@ -133,7 +133,9 @@ void rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n);
 int rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf);
 /* One pass of the loop; returns the work done: frames received plus completions run. */
 unsigned int rf_stack_poll(struct rf_stack *s, uint64_t now_tsc);
-void rf_stack_fini(struct rf_stack *s);
+/* Closes the ports and frees the pools; returns the packet buffers that were not back in
+ * the pool after the ports closed (logged when not 0). */
+unsigned int rf_stack_fini(struct rf_stack *s);
 /* Flushes TX batches and lets devices free what they sent (before counting buffers). */
 void rf_stack_reclaim(struct rf_stack *s);
 /* Refreshes device-side counters into each port's stats. */

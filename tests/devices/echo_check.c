@@ -10,8 +10,8 @@
  * checks it: byte for byte against the pattern (so a mismatch has an offset) and as SHA-256
  * of what was sent and what came back. The check ends when the close completes, that is
  * when the server's FIN has arrived after all of its data: a clean close both ways. Then the
- * loop runs on for --linger seconds (see LINGER_S) and the counters must show no leaked
- * packet buffer (mbufs_in_use <= mbufs_idle) and no open flow.
+ * loop runs on for --linger seconds (see LINGER_S), no flow may be open, and once the loop
+ * is destroyed (the port closed) every packet buffer must be back in the pool.
  *
  * Output: one JSON line on stdout with the figures; exit 0 when everything held, 1 when a
  * check failed or the deadline passed (the "error" key says what), 2 for a bad command line.
@@ -377,6 +377,7 @@ main(int argc, char **argv)
 	uint8_t tx_d[32], rx_d[32];
 	char tx_hex[65], rx_hex[65];
 	double secs;
+	unsigned int left;
 	bool ok;
 	int rc;
 
@@ -480,12 +481,15 @@ main(int argc, char **argv)
 			fail("byte %" PRIu64 " came back different from what was sent", ck.first_bad);
 		else if (memcmp(tx_d, rx_d, sizeof(tx_d)) != 0)
 			fail("SHA-256 of what came back differs from what was sent");
-		else if (st.mbufs_in_use > st.mbufs_idle)
-			fail("leak: mbufs_in_use %" PRIu64 " > mbufs_idle %" PRIu64 " after the close",
-			     st.mbufs_in_use, st.mbufs_idle);
 		else if (st.flows_open != 0)
 			fail("%" PRIu64 " flows still open after the close", st.flows_open);
 	}
+	/* The leak check: with every port closed no device ring holds a buffer, so all of them
+	 * must be back in the pool. (mbufs_in_use while the loop runs may include sent frames
+	 * a PMD keeps in its TX ring: net_virtio_user frees them only inside later bursts.) */
+	left = rf_loop_destroy(ck.l);
+	if (ck.error[0] == '\0' && left != 0)
+		fail("leak: %u packet buffers not back in the pool after the port closed", left);
 	ok = ck.error[0] == '\0';
 	secs = ck.end_ns > ck.start_ns ? (double)(ck.end_ns - ck.start_ns) / NS_PER_S : 0;
 	printf("{\"bytes\": %" PRIu64 ", \"sent\": %" PRIu64 ", \"received\": %" PRIu64
@@ -494,16 +498,17 @@ main(int argc, char **argv)
 	       ", \"mbufs_idle\": %" PRIu64 ", \"flows_open\": %" PRIu64
 	       ", \"tx_copied_bytes\": %" PRIu64 ", \"rx_copied_bytes\": %" PRIu64
 	       ", \"tx_retransmit_bytes\": %" PRIu64 ", \"rx_pkts\": %" PRIu64 ", \"tx_pkts\": %" PRIu64
-	       ", \"rx_dropped\": %" PRIu64 ", \"rx_bad_cksum\": %" PRIu64 "%s%s%s}\n",
+	       ", \"rx_dropped\": %" PRIu64 ", \"rx_bad_cksum\": %" PRIu64
+	       ", \"tx_link_down\": %" PRIu64 ", \"mbufs_left_at_exit\": %u%s%s%s}\n",
 	       ck.bytes, ck.written, ck.received,
 	       ok ? "true" : "false", tx_hex, rx_hex, secs,
 	       secs > 0 ? 8.0 * (double)ck.bytes / secs / 1e6 : 0.0, ck.connects,
 	       ck.closed ? rf_error_message(ck.close_status) : "not completed", st.mbufs_in_use,
 	       st.mbufs_idle, st.flows_open, st.tx_copied_bytes, st.rx_copied_bytes,
 	       st.tx_retransmit_bytes, st.rx_pkts, st.tx_pkts, st.rx_dropped, st.rx_bad_cksum,
+	       st.tx_link_down, left,
 	       ok ? "" : ", \"error\": \"",
 	       ok ? "" : ck.error, ok ? "" : "\"");
 	fflush(stdout);
-	rf_loop_destroy(ck.l);
 	return ok ? 0 : 1;
 }

@@ -281,6 +281,16 @@ dev_echo_stats() {
 	[ "$(dev_stat "$1" rx_copied_bytes)" = 0 ] || { echo "rx_copied_bytes is not 0"; return 1; }
 }
 
+# dev_exit_clean LOG: a program's log (in $RF_TMP) says every packet buffer was back in the
+# pool once its ports closed (rawflow.stack's INFO line at rf_loop_destroy; the programs run
+# with --log-level=rawflow.*:info). The leak check that holds on every device, including one
+# that keeps sent buffers in its TX ring while it runs (net_virtio_user).
+dev_exit_clean() {
+	grep -q 'every packet buffer back in the pool after the ports closed' "$RF_TMP/$1" && return 0
+	echo "$1: $(grep -m1 'not back in the pool' "$RF_TMP/$1" || echo 'no exit line')"
+	return 1
+}
+
 # dev_row DEVICE CAPS LABEL: prints the row: device, capabilities, bytes verified, and the
 # rate from the client's seconds (LABEL.client) and rf-echo's frame counters (LABEL.json).
 dev_row() {

@@ -47,6 +47,8 @@ sleep 0.5
 if rf_stop "$pid" rc && [ "$rc" = 0 ]; then
 	rf_pass "rf-echo stopped on SIGINT with status 0"
 	rf_check "rf-echo --stats: no leak, all echoed, nothing received copied" dev_echo_stats memif
+	rf_check "rf-echo: every packet buffer back in the pool after the port closed" \
+		dev_exit_clean echo.log
 else
 	rf_fail "rf-echo stopped on SIGINT with status 0 (got $rc)"
 fi
