@@ -148,6 +148,10 @@
  * an entry left without one gets it from the ARP timer within a second. A burst of connects
  * to 64 new peers stays far below it. Patch 0006 keeps peers that answered in the table. */
 #define ETHARP_REQUEST_RATE 1000
+/* The same for IPv6: at most this many neighbour solicitations a second for new neighbour
+ * entries (stack/patches/0019; nd6_tmr sends the rest within a second). Patch 0018 keeps
+ * neighbours that answered in the cache (lwIP's default holds 10). */
+#define LWIP_ND6_SOLICIT_RATE 1000
 
 /* --cores (docs/scaling.md): an active open takes a local port whose Toeplitz hash brings the
  * replies back to the opening core (flow/loop.c; the hook point is stack/patches/0025). The

@@ -10,6 +10,10 @@
 # new connections go through SYN cookies (stack/patches/0005). Passes when
 #   - at least one new connection started during the flood and one in the second after it
 #     succeeded, and at least 90% of all of them did, for each family;
+#   - the stack sent at most 1,000 frames a second (plus 1,000) from the flood's start until
+#     the prober is done: answering a spoofed on-link source costs an ARP request or a
+#     neighbour solicitation, and those are limited to 1,000 a second for new entries
+#     (stack/patches/0008, 0019); unlimited it is one frame per SYN;
 #   - after TCP_SYN_RCVD_TIMEOUT (20 s) rf-echo stops cleanly with no lwIP pcb left but
 #     TIME-WAIT ones and every packet buffer back in the pool.
 set -uo pipefail
@@ -17,6 +21,11 @@ set -uo pipefail
 sec_init sec-syncookies
 syns=${RF_SEC_SYNS:-20000}
 secs=${RF_SEC_SYNS_S:-4}
+
+# frames the stack sent so far: what the kernel side of rf0 received
+stack_frames() {
+	ip netns exec "$ns" cat /sys/class/net/rf0/statistics/rx_packets
+}
 
 for v in 4 6; do
 	f=(); [ "$v" = 6 ] && f=(-6)
@@ -28,8 +37,12 @@ for v in 4 6; do
 		$((secs + 3)) "$RF_TMP/connects$v.log" &
 	cpid=$!
 	sleep 1
+	sent0=$(stack_frames) t0=$SECONDS
 	sec_peer $((3 * secs + 30)) "${f[@]}" flood "$RF_TMP/syns$v.bin" "$secs" "$RF_TMP/flood$v.log"
 	wait "$cpid"
+	sent=$(($(stack_frames) - sent0)) took=$((SECONDS - t0 + 1))
+	rf_check "IPv$v: the stack sent $sent frames in about ${took} s (at most $((1000 * took + 1000)))" \
+		[ "$sent" -le $((1000 * took + 1000)) ]
 	rf_check "IPv$v: $syns spoofed SYNs: new connections during and in the second after the flood" \
 		sec_peer 30 "${f[@]}" analyze-connects "$RF_TMP/flood$v.log" "$RF_TMP/connects$v.log"
 	rf_check "IPv$v: rf-echo survived the flood" sec_alive
