@@ -57,6 +57,7 @@ static int opt_copy(struct rf_app *app, const char *v, void *arg);
 static int opt_impair(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg);
+static int opt_isn_seed(struct rf_app *app, const char *v, void *arg);
 
 /* --help is handled by the parser itself and listed last in the help text. */
 static const struct rf_app_option common_options[] = {
@@ -94,6 +95,10 @@ static const struct rf_app_option common_options[] = {
 	 opt_pcap},
 	{"pcap-snaplen", "BYTES", "bytes kept of each captured frame (default: all)",
 	 opt_pcap_snaplen},
+	{"isn-seed", "N",
+	 "TESTS ONLY: TCP initial sequence numbers from seed N, without the clock, the same in "
+	 "every run (for replaying a capture; predictable, never on a real network)",
+	 opt_isn_seed},
 	{NULL, NULL, NULL, NULL},
 };
 
@@ -362,6 +367,20 @@ opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg)
 	if (rf_app_parse_u64(app, v, MIN_SNAPLEN, MAX_SNAPLEN, &n) < 0)
 		return -1;
 	app->cfg.pcap_snaplen = (unsigned int)n;
+	return 0;
+}
+
+/* The stack reads RF_ISN_SEED when it computes its first ISN (stack/isn.c), after parsing. */
+static int
+opt_isn_seed(struct rf_app *app, const char *v, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (rf_app_parse_u64(app, v, 0, UINT64_MAX, &n) < 0)
+		return -1;
+	if (setenv("RF_ISN_SEED", v, 1) != 0)
+		return rf_app_opt_error(app, "cannot set RF_ISN_SEED: %s", strerror(errno));
 	return 0;
 }
 

@@ -15,8 +15,17 @@
  * free of DPDK, so the sanitizer build of tests/security links it as it is. The key is not
  * rotated (Linux does not either): a new key would break M's guarantee for connections still
  * in TIME-WAIT on the other side.
+ *
+ * FOR TESTS ONLY: RF_ISN_SEED=N in the environment (the programs' --isn-seed N) replaces the
+ * random key with one derived from N and drops the clock term, so the same 4-tuple gets the
+ * same ISN in every run. That is what replaying a capture into the stack needs (net_pcap
+ * rx_pcap=, tests/devices/replay.sh): the recorded ACKs acknowledge the ISN of the recorded
+ * run, and a stack with a fresh ISN would answer them with RSTs. It makes ISNs predictable to
+ * anyone who knows N, exactly what RFC 6528 forbids, so it is never for a real network, and
+ * the process says so on stderr when it takes the seed.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -33,10 +42,13 @@ _Static_assert(RF_ISN_KEY_BYTES == crypto_shorthash_KEYBYTES, "SipHash-2-4 takes
 /* lwIP runs on one core per process: the key is per process, like lwIP's own globals. */
 static uint8_t isn_key[RF_ISN_KEY_BYTES];
 static bool isn_ready;
+static bool isn_seeded; /* RF_ISN_SEED: fixed key, no clock term */
 
 int
 rf_isn_init(void)
 {
+	const char *seed;
+
 	if (isn_ready)
 		return 0;
 	if (sodium_init() < 0) {
@@ -44,7 +56,17 @@ rf_isn_init(void)
 				"no secret for TCP initial sequence numbers\n");
 		return -1;
 	}
-	randombytes_buf(isn_key, sizeof(isn_key));
+	seed = getenv("RF_ISN_SEED");
+	if (seed != NULL && seed[0] != '\0') {
+		crypto_generichash(isn_key, sizeof(isn_key), (const unsigned char *)seed,
+				   strlen(seed), NULL, 0);
+		isn_seeded = true;
+		fprintf(stderr, "rawflow: WARNING: RF_ISN_SEED=%s: TCP initial sequence numbers are "
+				"predictable (fixed key, no clock); for replaying captures in tests "
+				"only, never on a real network\n", seed);
+	} else {
+		randombytes_buf(isn_key, sizeof(isn_key));
+	}
 	isn_ready = true;
 	return 0;
 }
@@ -112,6 +134,8 @@ rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote
 	if (rf_isn_init() != 0)
 		abort();
 	n = rf_isn_tuple(tuple, local_ip, local_port, remote_ip, remote_port);
+	if (isn_seeded)
+		return rf_isn_compute(isn_key, tuple, n, 0);
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return rf_isn_compute(isn_key, tuple, n, (uint64_t)ts.tv_sec * 1000000000u +
 					       (uint64_t)ts.tv_nsec);

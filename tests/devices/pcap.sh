@@ -19,12 +19,11 @@
 #    in every field once the stack's own sequence numbers are written relative to the ISN it
 #    chose in that run (pcap_tool.py's docstring lists what is normalised and why).
 #
-# What the replay does NOT do today: continue the recorded session. The recorded ACKs
-# acknowledge the ISN of the recorded run, and rawflow draws a new ISN per process (RFC 6528),
-# so the stack answers the handshake's ACK and every later segment with RST (RFC 793:
-# unacceptable ACK in SYN-RECEIVED). The answers are deterministic, and the row prints what
-# they were next to what was recorded. For a replay that follows the capture the stack needs
-# a way to choose its ISN (a seed, or the recorded ISN) for replays (docs/devices.md).
+# This row replays a tcpdump recording of a stack that drew its ISN at random (RFC 6528), so
+# the replay does not continue the recorded session: its ACKs acknowledge the recorded ISN,
+# and the stack resets the handshake (RFC 793: unacceptable ACK in SYN-RECEIVED). The
+# answers are still deterministic. A replay that follows the capture frame for frame is
+# tests/devices/replay.sh: rawflow's own capture, --isn-seed, and paced input.
 #
 # DEV_KEEP=FILE keeps a copy of the recording (the scratch folder goes at exit).
 set -uo pipefail
@@ -142,7 +141,7 @@ rf_say "recorded answers: $("$RF_PY" "$tool" summary "$RF_TMP/rec.pcap" "$stack_
 rf_say "replayed answers: $("$RF_PY" "$tool" summary "$RF_TMP/out1.pcap" "$stack_mac")"
 rf_say "NOTE: the replay does not continue the recorded session: its ACKs acknowledge the" \
 	"recorded ISN $rec_isn, the replays chose their own (RFC 6528), so the stack resets the" \
-	"handshake; following a capture needs an ISN the replay can choose (docs/devices.md)"
+	"handshake; replay.sh records with --isn-seed and follows the capture (docs/devices.md)"
 
 frames=$(field rx_frames)
 rf_say "ROW net_pcap | ${caps:-capabilities not logged} | $(field kernel_payload) bytes recorded, $frames frames replayed twice, answers identical | replay, not a rate"
