@@ -21,6 +21,7 @@
 #include "lwip/stats.h"
 
 #include "flow_internal.h"
+#include "rf_security.h"
 
 #define RF_DEFAULT_IP "198.18.0.2/24"
 #define RF_DEFAULT_MBUFS 65535
@@ -485,6 +486,10 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 			   lwip_stats.mib2.ipreasmfails + lwip_stats.ip6.drop +
 			   lwip_stats.ip6_frag.drop;
 	o->rx_tcp_dropped = lwip_stats.tcp.drop;
+	o->syn_cookies_sent = rf_syncookies_sent;
+	o->syn_cookies_valid = rf_syncookies_valid;
+	o->ooseq_pbufs = tcp_ooseq_pbufs_total;
+	o->ooseq_dropped = rf_core_bounds.ooseq_dropped;
 	o->rx_cksum_errors = lwip_stats.ip.chkerr + lwip_stats.icmp.chkerr +
 			     lwip_stats.tcp.chkerr + lwip_stats.ip6.chkerr + lwip_stats.icmp6.chkerr;
 	o->rx_dropped = s->stats.rx_frames_dropped;

@@ -216,6 +216,11 @@ struct rf_stats {
 	uint64_t handoff_rx, handoff_tx, handoff_dropped;
 	uint64_t tx_link_down; /* frames dropped from the send queue because the link was down
 				  (a memif or vhost peer gone); the others are in tx_drops */
+	/* Defences against floods (docs/security.md): SYN-ACKs sent with a SYN cookie (a
+	 * listener's backlog or the core's half-open bound was full), ACKs that brought a valid
+	 * cookie back (a connection made from it), out-of-order pbufs queued by all flows now,
+	 * and those dropped because all flows together reached the core's bound. */
+	uint64_t syn_cookies_sent, syn_cookies_valid, ooseq_pbufs, ooseq_dropped;
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 

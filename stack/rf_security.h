@@ -56,6 +56,9 @@ uint32_t rf_syncookie_make(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *t
 uint16_t rf_syncookie_check(const uint8_t key[RF_ISN_KEY_BYTES], const uint8_t *tuple,
 			    size_t len, uint32_t client_isn, uint32_t cookie, uint32_t now_ms);
 
+/* SYN-ACKs sent with a cookie, and ACKs that brought a valid one back (struct rf_stats). */
+extern uint64_t rf_syncookies_sent, rf_syncookies_valid;
+
 /* Challenge ACKs per second per process (Linux's default tcp_challenge_ack_limit). */
 #define RF_CHALLENGE_ACK_LIMIT 1000
 

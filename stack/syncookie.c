@@ -30,6 +30,8 @@
 
 static const uint16_t mss_table[4] = {536, 1220, 1440, 1460};
 
+uint64_t rf_syncookies_sent, rf_syncookies_valid;
+
 static uint8_t cookie_key[RF_ISN_KEY_BYTES];
 static bool cookie_ready;
 static uint32_t last_issued_slot;
@@ -94,6 +96,7 @@ rf__tcp_syncookie_make(const ip_addr_t *local_ip, u16_t local_port, const ip_add
 	}
 	last_issued_slot = now / RF_SYNCOOKIE_SLOT_MS;
 	issued = true;
+	rf_syncookies_sent++;
 	return rf_syncookie_make(cookie_key, tuple, n, client_isn, now, mss);
 }
 
@@ -103,10 +106,13 @@ rf__tcp_syncookie_check(const ip_addr_t *local_ip, u16_t local_port, const ip_ad
 {
 	uint8_t tuple[RF_ISN_TUPLE_MAX];
 	uint32_t now = sys_now();
+	uint16_t mss;
 	size_t n;
 
 	if (!issued || now / RF_SYNCOOKIE_SLOT_MS - last_issued_slot > 1)
 		return 0;
 	n = rf_isn_tuple(tuple, local_ip, local_port, remote_ip, remote_port);
-	return rf_syncookie_check(cookie_key, tuple, n, client_isn, cookie, now);
+	mss = rf_syncookie_check(cookie_key, tuple, n, client_isn, cookie, now);
+	rf_syncookies_valid += mss != 0;
+	return mss;
 }

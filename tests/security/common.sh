@@ -9,6 +9,8 @@
 #                          lines; returns its status
 #   sec_finish             rf-echo still running, stops cleanly, stats show no leak; rf_finish
 #   sec_finish_idle        the same, and no lwIP pcb left but TIME-WAIT ones (after a flood)
+#                          (both run the script's function sec_final_checks, if defined, once
+#                          rf-echo has written its stats to $RF_TMP/stats.json)
 # shellcheck source=../integration/lib.sh
 . "${RF_SRC:-$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)}/tests/integration/lib.sh"
 
@@ -53,6 +55,8 @@ sec_finish() {
 		[ "${1:-}" = idle ] && rf_check \
 			"no lwIP pcb left but TIME-WAIT ones (the half-open connections timed out)" \
 			sec_zero_pcbs
+		# a script's own checks of the final stats, if it has any
+		if declare -F sec_final_checks >/dev/null; then sec_final_checks; fi
 	else
 		rf_fail "rf-echo exited 0 on SIGINT (exit status $rc)"
 	fi

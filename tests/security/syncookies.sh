@@ -15,7 +15,10 @@
 #     neighbour solicitation, and those are limited to 1,000 a second for new entries
 #     (stack/patches/0008, 0019); unlimited it is one frame per SYN;
 #   - after TCP_SYN_RCVD_TIMEOUT (20 s) rf-echo stops cleanly with no lwIP pcb left but
-#     TIME-WAIT ones and every packet buffer back in the pool.
+#     TIME-WAIT ones and every packet buffer back in the pool;
+#   - its stats show the cookies at work: SYN-ACKs with a cookie for at least half of all
+#     the spoofed SYNs, and at least 10 connections made from a cookie (of about 40 probes
+#     started during the floods).
 set -uo pipefail
 . "$(dirname "$0")/common.sh"
 sec_init sec-syncookies
@@ -47,6 +50,16 @@ for v in 4 6; do
 		sec_peer 30 "${f[@]}" analyze-connects "$RF_TMP/flood$v.log" "$RF_TMP/connects$v.log"
 	rf_check "IPv$v: rf-echo survived the flood" sec_alive
 done
+
+sec_final_checks() {
+	local sent valid
+	sent=$("$RF_PY" "$RF_SRC/tests/integration/stats.py" get "$RF_TMP/stats.json" syn_cookies_sent)
+	valid=$("$RF_PY" "$RF_SRC/tests/integration/stats.py" get "$RF_TMP/stats.json" syn_cookies_valid)
+	rf_check "SYN cookies sent for $sent of $((2 * syns)) spoofed SYNs (at least half)" \
+		[ "${sent:-0}" -ge "$syns" ]
+	rf_check "connections made from a returning cookie: $valid (at least 10)" \
+		[ "${valid:-0}" -ge 10 ]
+}
 
 # Pools back to idle: the floods' half-open connections leave after TCP_SYN_RCVD_TIMEOUT.
 rf_say "waiting 22 s for the half-open connections to time out"
