@@ -29,6 +29,7 @@
 #include "lwip/tcp.h"
 
 #include "flow_internal.h"
+#include "rf_pressure.h"
 
 /* Entries of a new flow's sent ring (16 bytes each; it doubles when full and keeps its size
  * when the flow is reused): small, since it is memory every open flow holds. */
@@ -768,6 +769,8 @@ rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_conn
 		return RF_EAFNOSUPPORT;
 	if (!reachable(&ip))
 		return RF_EHOSTUNREACH;
+	if (rf_pool_low())
+		return RF_ENOBUFS; /* no room for what the connection will receive (pressure.c) */
 	f = flow_new(l);
 	if (f == NULL)
 		return RF_ENOMEM;

@@ -21,6 +21,7 @@
 #include "lwip/stats.h"
 
 #include "flow_internal.h"
+#include "rf_pressure.h"
 #include "rf_security.h"
 
 #define RF_DEFAULT_IP "198.18.0.2/24"
@@ -494,6 +495,7 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 			     lwip_stats.tcp.chkerr + lwip_stats.ip6.chkerr + lwip_stats.icmp6.chkerr;
 	o->rx_dropped = s->stats.rx_frames_dropped;
 	o->rx_bad_cksum = s->stats.rx_bad_cksum;
+	o->rx_pool_low_dropped = rf_pool_pressure.dropped;
 	o->flows_open = l->flows_open;
 	o->flows_opened = l->flows_opened;
 	o->listeners = l->listeners;

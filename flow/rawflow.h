@@ -221,6 +221,10 @@ struct rf_stats {
 	 * cookie back (a connection made from it), out-of-order pbufs queued by all flows now,
 	 * and those dropped because all flows together reached the core's bound. */
 	uint64_t syn_cookies_sent, syn_cookies_valid, ooseq_pbufs, ooseq_dropped;
+	/* Running out (docs/scaling.md): segments dropped while the packet pool was low: data
+	 * for flows holding over 64 KiB unreleased, and new connections (rf_connect() fails with
+	 * RF_ENOBUFS then). */
+	uint64_t rx_pool_low_dropped;
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 
@@ -287,7 +291,8 @@ int rf_listen(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_a
 void rf_listener_close(struct rf_listener *ls);
 
 /* Opens a connection to addr:port; *out is valid at once (for rf_flow_set_data), usable for
- * I/O once cb reports RF_OK. */
+ * I/O once cb reports RF_OK. Fails with RF_ENOMEM at max_flows (or out of memory or local
+ * ports) and RF_ENOBUFS while the packet pool is low (rx_pool_low_dropped counts). */
 int rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_connect_cb *cb,
 	       void *arg, struct rf_flow **out);
 

@@ -19,6 +19,7 @@
 #include "lwip/init.h"
 #include "lwip/netif.h"
 
+#include "rf_pressure.h"
 #include "rf_security.h"
 #include "rf_stack.h"
 
@@ -60,6 +61,7 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	if (rc != 0)
 		return rc;
 	rf_core_bounds_init(conf->pkt_mbufs); /* per-core bounds from the pool (rf_security.h) */
+	rf_pool_pressure_init(conf->pkt_mbufs); /* its low mark (rf_pressure.h) */
 
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];
@@ -144,6 +146,8 @@ rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 				break;
 			if (unlikely(s->cap != NULL)) /* --pcap: as received, before lwIP sees it */
 				rf_capture_burst(s->cap, s->ifs[i].port.id, pkts, n, false);
+			/* after the PMD refilled its ring: what the burst's segments may take */
+			rf_pool_pressure.avail = rte_mempool_avail_count(s->pools.pkt);
 			rf_netif_input(&s->ifs[i], pkts, n);
 			got += n;
 			if (n < RF_RX_BURST)

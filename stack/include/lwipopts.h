@@ -131,6 +131,9 @@
 #define TCP_OOSEQ_MAX_PBUFS 1024
 #define TCP_OOSEQ_MAX_BYTES TCP_WND
 #define TCP_OOSEQ_PBUFS_LIMIT(pcb) rf__tcp_ooseq_pbufs_limit(pcb)
+/* While the packet pool is low, data for connections that hold much and new connections are
+ * dropped, so that the pool never runs dry (stack/pressure.c). */
+#define LWIP_HOOK_TCP_INPACKET_PCB(pcb, hdr, optlen, opt1len, opt2, p) rf__tcp_inpacket(pcb, p)
 
 /* SYN floods: TCP_LISTEN_BACKLOG (above) makes each listener count its half-open
  * connections (SYN_RCVD, until accepted) against the backlog flow/ passes (255, lwIP's u8

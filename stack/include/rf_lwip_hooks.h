@@ -20,6 +20,8 @@
  *                                       --cores, a local port for an active open whose
  *                                       replies come back to this core; hook added by
  *                                       stack/patches/0025
+ *   LWIP_HOOK_TCP_INPACKET_PCB          rf__tcp_inpacket (stack/pressure.c): segments
+ *                                       dropped while the packet pool is low
  *
  * All run inside lwIP's input processing, on the core that owns the stack; neither fails.
  */
@@ -27,6 +29,7 @@
 #define RF_LWIP_HOOKS_H
 
 #include "lwip/arch.h"
+#include "lwip/err.h"
 #include "lwip/ip_addr.h"
 
 u32_t rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *remote_ip,
@@ -56,5 +59,9 @@ int rf__tcp_half_open_full(const struct tcp_pcb_listen *lpcb);
 /* 1 when tcp_connect() may take local port `port` for pcb (its addresses and remote port
  * set). */
 int rf__tcp_local_port_ok(const struct tcp_pcb *pcb, u16_t port) __attribute__((weak));
+struct pbuf;
+/* ERR_OK to process the segment p (its TCP header removed) for pcb, else it is dropped:
+ * while the packet pool is low (stack/pressure.c). */
+err_t rf__tcp_inpacket(struct tcp_pcb *pcb, const struct pbuf *p);
 
 #endif /* RF_LWIP_HOOKS_H */

@@ -1,0 +1,29 @@
+/*
+ * Packet-pool pressure (pressure.c): received segments the stack drops while its packet pool
+ * is low, so that it never runs dry (docs/scaling.md, "When the pool runs low").
+ */
+#ifndef RF_PRESSURE_H
+#define RF_PRESSURE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+/* Low: fewer free elements than 1/8 of the pool (at least 64). */
+#define RF_PRESSURE_RESERVE_SHARE 8
+#define RF_PRESSURE_RESERVE_MIN 64
+/* Bytes a connection may hold (received, not released) and still get data while it is low. */
+#define RF_PRESSURE_FLOW_SHARE (64 * 1024)
+
+struct rf_pool_pressure {
+	uint32_t avail;   /* free elements, sampled by the stack after each RX burst */
+	uint32_t reserve; /* below it the pool is low */
+	uint64_t dropped; /* segments dropped while low (rf_stats.rx_pool_low_dropped) */
+};
+extern struct rf_pool_pressure rf_pool_pressure; /* one lwIP per process, like lwIP's globals */
+
+/* Sets the reserve for a packet pool of pool_mbufs (the stack calls it at start-up). */
+void rf_pool_pressure_init(unsigned int pool_mbufs);
+/* true while the pool is low: no new connection should start (rf_connect: RF_ENOBUFS). */
+bool rf_pool_low(void);
+
+#endif /* RF_PRESSURE_H */
