@@ -61,7 +61,6 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	if (rc != 0)
 		return rc;
 	rf_core_bounds_init(conf->pkt_mbufs); /* per-core bounds from the pool (rf_security.h) */
-	rf_pool_pressure_init(conf->pkt_mbufs); /* its low mark (rf_pressure.h) */
 
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];
@@ -119,6 +118,8 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	/* the baseline: RX rings filled, nothing queued for sending (start-up sent MLD/ND) */
 	rf_stack_reclaim(s);
 	s->idle_mbufs = rf_pool_in_use(s->pools.pkt);
+	/* the pool's low mark, from what the RX rings left free (rf_pressure.h) */
+	rf_pool_pressure_init(conf->pkt_mbufs > s->idle_mbufs ? conf->pkt_mbufs - s->idle_mbufs : 0);
 	/* impairment from here on: start-up frames and the baseline are not affected */
 	for (uint16_t i = 0; conf->impair != NULL && rf_impair_conf_active(&impair) && i < s->nports;
 	     i++) {

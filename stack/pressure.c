@@ -12,7 +12,7 @@
  * flows against --mbufs 4096 stopped a streaming flow and every later connection until exit).
  *
  * The rule, in lwIP's LWIP_HOOK_TCP_INPACKET_PCB (tcp_input, once the segment's pcb is found):
- * while fewer than reserve elements are free,
+ * while fewer than reserve elements are free (1/8 of what the RX rings leave free),
  *   - a segment carrying data for a connection that holds more than RF_PRESSURE_FLOW_SHARE
  *     bytes received but not yet released is dropped (its sender retransmits it later);
  *   - a segment to a listener (a new connection) is dropped: the client's SYN is retried;
@@ -33,11 +33,14 @@ struct rf_pool_pressure rf_pool_pressure = {
 };
 
 void
-rf_pool_pressure_init(unsigned int pool_mbufs)
+rf_pool_pressure_init(unsigned int free_mbufs)
 {
-	rf_pool_pressure.reserve = pool_mbufs / RF_PRESSURE_RESERVE_SHARE;
-	if (rf_pool_pressure.reserve < RF_PRESSURE_RESERVE_MIN)
-		rf_pool_pressure.reserve = RF_PRESSURE_RESERVE_MIN;
+	unsigned int min = RF_PRESSURE_RESERVE_MIN < free_mbufs / 2 ? RF_PRESSURE_RESERVE_MIN
+								     : free_mbufs / 2;
+
+	rf_pool_pressure.reserve = free_mbufs / RF_PRESSURE_RESERVE_SHARE;
+	if (rf_pool_pressure.reserve < min)
+		rf_pool_pressure.reserve = min;
 	rf_pool_pressure.avail = UINT32_MAX;
 	rf_pool_pressure.dropped = 0;
 }

@@ -8,7 +8,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-/* Low: fewer free elements than 1/8 of the pool (at least 64). */
+/* Low: fewer free elements than 1/8 of those the RX rings left free at start-up (at least 64,
+ * or half of them for a pool barely larger than the rings). */
 #define RF_PRESSURE_RESERVE_SHARE 8
 #define RF_PRESSURE_RESERVE_MIN 64
 /* Bytes a connection may hold (received, not released) and still get data while it is low. */
@@ -21,8 +22,9 @@ struct rf_pool_pressure {
 };
 extern struct rf_pool_pressure rf_pool_pressure; /* one lwIP per process, like lwIP's globals */
 
-/* Sets the reserve for a packet pool of pool_mbufs (the stack calls it at start-up). */
-void rf_pool_pressure_init(unsigned int pool_mbufs);
+/* Sets the reserve for a pool with free_mbufs free once the RX rings are filled (the stack
+ * calls it at start-up). */
+void rf_pool_pressure_init(unsigned int free_mbufs);
 /* true while the pool is low: no new connection should start (rf_connect: RF_ENOBUFS). */
 bool rf_pool_low(void);
 
