@@ -174,14 +174,18 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint1
 			return rc;
 	}
 
+	/* What differs between devices, as this one stated it: the device suite prints it */
 	RF_LOG(INFO, drivers,
-	       "port %u (%s): %u rx / %u tx descriptors, mtu %u, tx offloads:%s (max %u segs)%s%s, rx offloads:%s%s\n",
-	       id, port->name, nb_rxd, nb_txd, port->mtu, port->caps.tx_multiseg ? " multi-seg" : "",
-	       port->caps.tx_max_segs,
+	       "port %u (%s): %u rx / %u tx descriptors, mtu %u (max %u), tx offloads:%s (max %u segs%s)%s%s, rx offloads:%s%s, queue pairs %u (device: %u rx / %u tx)\n",
+	       id, port->name, nb_rxd, nb_txd, port->mtu, info.max_mtu,
+	       port->caps.tx_multiseg ? " multi-seg" : "", port->caps.tx_max_segs,
+	       info.tx_desc_lim.nb_mtu_seg_max == 0 || info.tx_desc_lim.nb_mtu_seg_max == UINT16_MAX
+		       ? ", assumed" : "",
 	       port->caps.tx_ipv4_cksum ? " ipv4-cksum" : "",
 	       port->caps.tx_tcp_cksum ? " tcp-cksum" : "",
 	       port->caps.rx_ipv4_cksum ? " ipv4-cksum" : "",
-	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "");
+	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "", queues, info.max_rx_queues,
+	       info.max_tx_queues);
 	return 0;
 }
 

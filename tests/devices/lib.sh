@@ -6,7 +6,7 @@
 # sides close cleanly, and rf-echo's --stats shows every packet buffer back in the pool
 # (mbufs_in_use <= mbufs_idle). Each row prints one line,
 #
-#   dev-tap: ROW net_tap | mtu 1500, tx offloads: multi-seg (max 32 segs) ... | 33554432 bytes verified | 412 Mbit/s each way, 61000 frames/s
+#   dev-tap: ROW net_tap | mtu 1500 (max 65535), tx offloads: multi-seg (max 32 segs, assumed) ... | 33554432 bytes verified | 412 Mbit/s each way, 61000 frames/s
 #
 # with the device's capabilities as rawflow logged them at start (the rawflow.drivers INFO
 # line of drivers/port.c: programs run with --log-level=rawflow.*:info), never as this file
@@ -151,7 +151,8 @@ dev_cpus() {
 }
 
 # dev_caps LOG: the port's capabilities from rawflow's INFO line in LOG (in $RF_TMP), e.g.
-# "mtu 1500, tx offloads: multi-seg (max 32 segs) ipv4-cksum tcp-cksum, rx offloads: ...".
+# "mtu 1500 (max 65535), tx offloads: multi-seg (max 32 segs, assumed) ipv4-cksum tcp-cksum,
+# rx offloads: ipv4-cksum tcp-cksum, queue pairs 1 (device: 16 rx / 16 tx)".
 # Fails when the line is missing.
 dev_caps() {
 	local line
