@@ -202,7 +202,9 @@ rf_stack_fini(struct rf_stack *s)
 		left = rf_pool_in_use(s->pools.pkt);
 		if (left != 0)
 			RF_LOG(WARNING, stack,
-			       "%u packet buffers not back in the pool after the ports closed\n", left);
+			       "%u packet buffers not back in the pool after the ports closed (held by "
+			       "the application, kept by a device that does not empty its rings at "
+			       "close, or leaked)\n", left);
 		else
 			RF_LOG(INFO, stack, "every packet buffer back in the pool after the ports closed\n");
 		rf_pools_free(&s->pools);

@@ -292,6 +292,15 @@ dev_exit_clean() {
 	return 1
 }
 
+# dev_exit_left LOG: how many packet buffers that exit line says were not back (0 when all).
+dev_exit_left() {
+	local n
+	grep -q 'every packet buffer back in the pool after the ports closed' "$RF_TMP/$1" &&
+		{ echo 0; return 0; }
+	n=$(sed -n 's/.*: \([0-9]*\) packet buffers not back in the pool.*/\1/p' "$RF_TMP/$1" | head -n 1)
+	[ -n "$n" ] && echo "$n"
+}
+
 # dev_row DEVICE CAPS LABEL: prints the row: device, capabilities, bytes verified, and the
 # rate from the client's seconds (LABEL.client) and rf-echo's frame counters (LABEL.json).
 dev_row() {
