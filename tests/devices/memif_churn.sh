@@ -2,7 +2,8 @@
 # shellcheck source-path=SCRIPTDIR disable=SC2317 # (SC2317: checks run through rf_check)
 # net_memif: one rf-echo server, CHURN_CLIENTS (default 20) clients one after another on the
 # same link, each leaving at once after its echo check (--linger 0), every other one killed
-# (SIGKILL) in the middle of its transfer instead, while the server is receiving.
+# (SIGKILL) in the middle of its transfer instead, while the server is receiving
+# (CHURN_MODE=clean or killed: all of one kind).
 #
 #   rf-echo     --vdev=net_memif0,role=server,socket=SOCK -- --ip 198.18.5.1/24
 #   echo_check  --vdev=net_memif0,role=client,socket=SOCK -- --ip 198.18.5.(10+I)/24 ...
@@ -12,17 +13,17 @@
 #
 # Each departure makes DPDK's memif PMD in rf-echo tear the link down on its control thread
 # (memif_disconnect: link down, then the shared regions unmapped) while rf-echo's core keeps
-# polling (docs/devices.md, "memif: a client leaving"). Checks:
+# polling (docs/devices.md, net_memif, "A client leaving"). Checks:
 #   - rf-echo is alive after every departure, and answers the next client
 #   - every clean client verified its bytes (SHA-256) and closed both ways
 #   - rf-echo stops on SIGINT with status 0 and gets every buffer back once its port closed
 #
 # Known problem (should_fail in meson.build, lib.sh's "known problems"): rf-echo dies of
 # SIGSEGV inside librte_net_memif's RX or TX burst within a few departures here (the 2nd to
-# the 13th in five runs), the first clean client after a killed one failing to connect just
-# before. The row passes as EXPECTEDFAIL only when rf-echo died of SIGSEGV; another failure
-# is an ERROR, and surviving every departure is UNEXPECTEDPASS (drop should_fail then).
-# docs/devices.md ("memif: a client leaving") has what the core dumps show and why rawflow
+# the 13th in five runs; clean or killed clients alike: CHURN_MODE=clean or killed). The
+# row passes as EXPECTEDFAIL only when rf-echo died of SIGSEGV; another failure is an
+# ERROR, and surviving every departure is UNEXPECTEDPASS (drop should_fail then).
+# docs/devices.md (net_memif, "A client leaving") has what the core dumps show and why rawflow
 # cannot work around it. The run stops at the first death.
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -31,6 +32,8 @@ dev_known_problem "DPDK 22.11's memif PMD faults in its RX/TX burst after client
 
 CHURN_CLIENTS=${CHURN_CLIENTS:-20}
 CHURN_BYTES=${CHURN_BYTES:-$((4 * 1024 * 1024))}
+# CHURN_MODE: mixed (default: odd clients clean, even ones killed), clean, or killed
+CHURN_MODE=${CHURN_MODE:-mixed}
 echo_bin='' ns='' pid='' rc='' cpu0='' cpu1=''
 rf_app echo_bin rf-echo
 [ -x "$DEV_CHECK" ] || { rf_fail "$DEV_CHECK was not built"; rf_finish; }
@@ -50,7 +53,7 @@ fi
 # it should and rf-echo is alive afterwards.
 client() {
 	local i=$1 c st=0 deadline
-	if [ $((i % 2)) = 1 ]; then
+	if [ "$CHURN_MODE" = clean ] || { [ "$CHURN_MODE" = mixed ] && [ $((i % 2)) = 1 ]; }; then
 		rf_timeout 60 ip netns exec "$ns" "$DEV_CHECK" "${DEV_EAL[@]}" -l "$cpu1" \
 			--file-prefix "rf-dev-churn-c-$$" --vdev="net_memif0,role=client,socket=$sock" -- \
 			--ip "198.18.5.$((10 + i))/24" --to 198.18.5.1:7 --bytes "$CHURN_BYTES" --timeout 40 \
@@ -83,7 +86,7 @@ for i in $(seq 1 "$CHURN_CLIENTS"); do
 	survived=$i
 done
 rf_say "rf-echo survived $survived of $CHURN_CLIENTS departures"
-rf_check "rf-echo survived $CHURN_CLIENTS clients leaving one after another (every other one killed mid-transfer)" \
+rf_check "rf-echo survived $CHURN_CLIENTS clients leaving one after another ($CHURN_MODE departures)" \
 	test "$survived" = "$CHURN_CLIENTS"
 if rf_alive "$pid"; then
 	if rf_stop "$pid" rc && [ "$rc" = 0 ]; then
