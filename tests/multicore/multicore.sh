@@ -80,6 +80,21 @@ json() { "$RF_PY" -c 'import json,sys; print(json.load(open(sys.argv[2]))[sys.ar
 
 core_pid() { sed -n "s/^rawflow: core $2 up (pid \([0-9]*\)).*/\1/p" "$(rf_log "$1")"; }
 
+# ---- bad arguments: refused before anything starts ----------------------------------------------
+
+badarg() { # WANT-STATUS WANT-TEXT ARGS...: the exit status and a line of stderr
+	local want=$1 text=$2 st=0 err
+	shift 2
+	err=$(rf_timeout 20 "$echo_bin" "$@" 2>&1 >/dev/null) || st=$?
+	printf '%s\n' "$err" | grep -v "^EAL" | head -n 2
+	[ "$st" = "$want" ] && printf '%s\n' "$err" | grep -qF -- "$text"
+}
+rf_check "--cores 0: exit 2, named" badarg 2 "--cores" --cores 0
+rf_check "--cores 17: exit 2, named" badarg 2 "--cores" --cores 17
+rf_check "--cores 2 with the EAL's -l: exit 1, says the launcher sets it" \
+	badarg 1 "--cores sets the EAL's -l itself" -l 0 --no-pci -- --cores 2
+rf_check "... and reserved no hugepage" [ "$(cat "$HP")" = "$hp_before" ]
+
 # ---- rf-echo --cores 2: 64 kernel connections ------------------------------------------------
 
 rf_ns_new ns
