@@ -222,7 +222,7 @@ struct rf_stats {
 	 * and those dropped because all flows together reached the core's bound. */
 	uint64_t syn_cookies_sent, syn_cookies_valid, ooseq_pbufs, ooseq_dropped;
 	/* Running out (docs/scaling.md): segments dropped while the packet pool was low: data
-	 * for flows holding over 64 KiB unreleased, and new connections (rf_connect() fails with
+	 * for flows holding over 256 KiB unreleased, and new connections (rf_connect() fails with
 	 * RF_ENOBUFS then). */
 	uint64_t rx_pool_low_dropped;
 };

@@ -148,7 +148,7 @@ rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 			if (unlikely(s->cap != NULL)) /* --pcap: as received, before lwIP sees it */
 				rf_capture_burst(s->cap, s->ifs[i].port.id, pkts, n, false);
 			/* after the PMD refilled its ring: what the burst's segments may take */
-			rf_pool_pressure.avail = rte_mempool_avail_count(s->pools.pkt);
+			rf_pool_pressure_sample(rte_mempool_avail_count(s->pools.pkt));
 			rf_netif_input(&s->ifs[i], pkts, n);
 			got += n;
 			if (n < RF_RX_BURST)

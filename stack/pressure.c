@@ -12,7 +12,8 @@
  * flows against --mbufs 4096 stopped a streaming flow and every later connection until exit).
  *
  * The rule, in lwIP's LWIP_HOOK_TCP_INPACKET_PCB (tcp_input, once the segment's pcb is found):
- * while fewer than reserve elements are free (1/8 of what the RX rings leave free),
+ * while the pool is low (fewer than reserve elements free, 1/8 of what the RX rings leave
+ * free, until 1.5 times that is free again),
  *   - a segment carrying data for a connection that holds more than RF_PRESSURE_FLOW_SHARE
  *     bytes received but not yet released is dropped (its sender retransmits it later);
  *   - a segment to a listener (a new connection) is dropped: the client's SYN is retried;
@@ -42,13 +43,28 @@ rf_pool_pressure_init(unsigned int free_mbufs)
 	if (rf_pool_pressure.reserve < min)
 		rf_pool_pressure.reserve = min;
 	rf_pool_pressure.avail = UINT32_MAX;
+	rf_pool_pressure.low = false;
 	rf_pool_pressure.dropped = 0;
+}
+
+/* Low below the reserve, and until 1.5 times the reserve is free again: what the drops give
+ * back (a burst at a time) does not flip it back and forth at the mark. */
+void
+rf_pool_pressure_sample(uint32_t avail)
+{
+	struct rf_pool_pressure *pp = &rf_pool_pressure;
+
+	pp->avail = avail;
+	if (avail < pp->reserve)
+		pp->low = true;
+	else if (avail >= pp->reserve + pp->reserve / 2)
+		pp->low = false;
 }
 
 bool
 rf_pool_low(void)
 {
-	return rf_pool_pressure.avail < rf_pool_pressure.reserve;
+	return rf_pool_pressure.low;
 }
 
 err_t
@@ -57,7 +73,7 @@ rf__tcp_inpacket(struct tcp_pcb *pcb, const struct pbuf *p)
 	const struct rf_pool_pressure *pp = &rf_pool_pressure;
 	tcpwnd_size_t held;
 
-	if (pp->avail >= pp->reserve || pcb->state == TIME_WAIT)
+	if (!pp->low || pcb->state == TIME_WAIT)
 		return ERR_OK;
 	if (pcb->state == LISTEN)
 		goto drop;

@@ -13,11 +13,12 @@
 #define RF_PRESSURE_RESERVE_SHARE 8
 #define RF_PRESSURE_RESERVE_MIN 64
 /* Bytes a connection may hold (received, not released) and still get data while it is low. */
-#define RF_PRESSURE_FLOW_SHARE (64 * 1024)
+#define RF_PRESSURE_FLOW_SHARE (256 * 1024)
 
 struct rf_pool_pressure {
 	uint32_t avail;   /* free elements, sampled by the stack after each RX burst */
-	uint32_t reserve; /* below it the pool is low */
+	uint32_t reserve; /* below it the pool becomes low; at 1.5 times it, no longer */
+	bool low;
 	uint64_t dropped; /* segments dropped while low (rf_stats.rx_pool_low_dropped) */
 };
 extern struct rf_pool_pressure rf_pool_pressure; /* one lwIP per process, like lwIP's globals */
@@ -25,6 +26,8 @@ extern struct rf_pool_pressure rf_pool_pressure; /* one lwIP per process, like l
 /* Sets the reserve for a pool with free_mbufs free once the RX rings are filled (the stack
  * calls it at start-up). */
 void rf_pool_pressure_init(unsigned int free_mbufs);
+/* The stack's sample of the free elements (after each RX burst): sets low. */
+void rf_pool_pressure_sample(uint32_t avail);
 /* true while the pool is low: no new connection should start (rf_connect: RF_ENOBUFS). */
 bool rf_pool_low(void);
 
