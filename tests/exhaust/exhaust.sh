@@ -3,7 +3,7 @@
 # Suite exhaust (issue 8, running out; docs/testing.md): rf-echo against the kernel when it runs
 # out of what it has, one rf-echo per case, each with the counters read through telemetry
 # (tests/exhaust/exhaust.py does the kernel's side and the checks):
-#   pool   --mbufs 4096 and 3 clients sending without reading next to a 64 MiB echo stream:
+#   pool   --mbufs 4096 and 3 clients sending without reading next to a 48 MiB echo stream:
 #          the pool runs low but never dry, the stream keeps moving and ends intact once they
 #          reset, a new connection echoes, every buffer is back at exit
 #   flows  --max-flows 6 and 18 more connections next to a stream: the excess is reset and
@@ -11,6 +11,10 @@
 #   ooseq  --mbufs 6144 and two crafted connections (scapy) sending 1,500 one-byte segments
 #          behind a hole: 1,024 held by one, 512 by the other (a quarter of the pool in all),
 #          a kernel connection echoes meanwhile, filling a hole delivers what was held
+#   connect  the application's side (tests/exhaust/connect.c, rawflow.h alone; --mbufs 2048,
+#          --max-flows 2) against a kernel server: holding what it reads makes the pool low
+#          and rf_connect() fail with RF_ENOBUFS; released, a connect succeeds again within
+#          10 s and echoes; a third flow over --max-flows gets RF_ENOMEM; buffers all back
 # Each rf-echo must stop with status 0, no flow open and every packet buffer back.
 set -euo pipefail
 # shellcheck source=../integration/lib.sh
@@ -75,4 +79,23 @@ EOF
 run_case pool 120 "--mbufs 4096" 3
 run_case flows 90 "--max-flows 6" 6
 run_case ooseq 90 "--mbufs 6144" 1500 6144
+
+# connect: exhaust_connect and exhaust.py server in one more namespace
+client=$RF_BUILD/tests/exhaust/exhaust_connect
+if [ -x "$client" ]; then
+	rf_ns_new ns connect
+	srv_pid=''
+	rf_start srv_pid "$ns" server.log "$RF_PY" "$driver" server 5001 50
+	for _ in $(seq 50); do grep -q listening "$RF_TMP/server.log" && break; sleep 0.1; done
+	crc=0
+	rf_timeout 60 ip netns exec "$ns" env RF_EAL_ARGS="--file-prefix=$prefix-connect" \
+		"$client" 5001 >"$RF_TMP/connect.out" 2>&1 || crc=$?
+	grep -E '^(ok|PASS|FAIL)' "$RF_TMP/connect.out" | sed 's/^/  /'
+	rf_check "connect: RF_ENOBUFS while the pool is low, recovery, RF_ENOMEM at --max-flows, no leak (exit $crc)" \
+		test "$crc" = 0
+	rf_stop "$srv_pid" rc || true
+	ip netns del "$ns" 2>/dev/null || true
+else
+	rf_fail "connect: $client was not built"
+fi
 rf_finish
