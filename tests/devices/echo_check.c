@@ -3,7 +3,7 @@
  * the peer is another rawflow process (net_memif, net_vhost + net_virtio_user).
  *
  *   echo_check [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]
- *              [--timeout S] [--inflight N]
+ *              [--timeout S] [--inflight N] [--linger S] [--hold]
  *
  * It connects to an echo server (rf-echo), writes --bytes bytes of a deterministic pattern,
  * half-closes (rf_flow_close: FIN after the data, reads go on), reads everything back and
@@ -11,7 +11,10 @@
  * of what was sent and what came back. The check ends when the close completes, that is
  * when the server's FIN has arrived after all of its data: a clean close both ways. Then the
  * loop runs on for --linger seconds (see LINGER_S), no flow may be open, and once the loop
- * is destroyed (the port closed) every packet buffer must be back in the pool.
+ * is destroyed (the port closed) every packet buffer must be back in the pool. With --hold the
+ * loop then keeps running (the link up) until SIGINT or SIGTERM, after a line "echo_check:
+ * holding" on stderr: the server can leave first, which DPDK 22.11's memif server needs (it
+ * can crash inside its PMD when a client leaves while it polls: docs/devices.md).
  *
  * Output: one JSON line on stdout with the figures; exit 0 when everything held, 1 when a
  * check failed or the deadline passed (the "error" key says what), 2 for a bad command line.
@@ -49,6 +52,7 @@ struct check {
 	uint16_t port;
 	uint64_t bytes, inflight_max;
 	double linger_s;
+	bool hold;
 	uint64_t deadline_ns, next_connect_ns;
 	unsigned int connects;
 	struct rf_flow *f;
@@ -326,11 +330,12 @@ usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"usage: %s [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]\n"
-		"          [--timeout S] [--inflight N] [--linger S]\n"
+		"          [--timeout S] [--inflight N] [--linger S] [--hold]\n"
 		"  --bytes     bytes to send and read back (default 32 MiB; k, m suffixes)\n"
 		"  --timeout   seconds for the whole check (default 60)\n"
 		"  --inflight  bytes written but not yet in TCP's send queue (default 1m)\n"
-		"  --linger    seconds the loop runs on after the close (default 1)\n",
+		"  --linger    seconds the loop runs on after the close (default 1)\n"
+		"  --hold      then keep the link up until SIGINT/SIGTERM (the peer leaves first)\n",
 		prog);
 }
 
@@ -359,10 +364,13 @@ hex(const uint8_t *d, char *out)
 		sprintf(out + 2 * i, "%02x", d[i]);
 }
 
+static volatile sig_atomic_t signalled;
+
 static void
 on_signal(int sig)
 {
 	(void)sig;
+	signalled = 1;
 	if (ck.l != NULL)
 		rf_loop_stop(ck.l);
 }
@@ -387,6 +395,10 @@ main(int argc, char **argv)
 	for (int i = rf_args_first(argc, argv); i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
+		if (strcmp(o, "--hold") == 0) {
+			ck.hold = true;
+			continue;
+		}
 		if (strcmp(o, "--help") == 0) {
 			usage(stdout, argv[0]);
 			return 0;
@@ -468,6 +480,11 @@ main(int argc, char **argv)
 	}
 	for (uint64_t end = rf_now_ns() + (uint64_t)(ck.linger_s * NS_PER_S); rf_now_ns() < end;)
 		rf_loop_run_once(ck.l);
+	if (ck.hold) {
+		fprintf(stderr, "echo_check: holding\n");
+		while (!signalled)
+			rf_loop_run_once(ck.l);
+	}
 	rf_loop_stats(ck.l, &st);
 
 	crypto_hash_sha256_final(&ck.tx_sha, tx_d);
