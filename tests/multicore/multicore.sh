@@ -4,7 +4,7 @@
 #
 # Pins:
 #   - rf-echo --cores 2: 64 kernel connections at once, each echoing 256 KiB of its own data,
-#     all intact (SHA-256); both cores served connections (their own stats files), and they
+#     all intact (SHA-256), then 16 over IPv6; both cores served connections (their own stats files), and they
 #     add up to 64; the hand-off path was used and counted (net_tap's queues follow the
 #     kernel's flow hash, not ours: every handed-off frame was received by its owner);
 #     SIGINT to the launcher stops both cores, exit 0, every core's counters and their sum
@@ -115,6 +115,13 @@ client() {
 	[ "${PIPESTATUS[0]}" = 0 ]
 }
 rf_check "$CONNS connections x $BYTES B at once, every echo intact (SHA-256)" client
+client6() {
+	TIMEOUT=60 rf_timeout 150 ip netns exec "$ns" "$RF_PY" "$RF_SRC/tests/multicore/echo_client.py" \
+		2001:2::2 7 16 65536 | tail -n 5
+	[ "${PIPESTATUS[0]}" = 0 ]
+}
+rf_check "IPv6: 16 connections x 64 KiB, every echo intact (IPv6 4-tuples steered, ND on both cores)" client6
+ALL=$((CONNS + 16))
 
 rf_stop "$epid" rc
 rf_check "SIGINT to the launcher: both cores stopped, exit 0" [ "$rc" = 0 ]
@@ -126,12 +133,12 @@ served() {
 	r0=$(json handoff_rx "$stats.core0") r1=$(json handoff_rx "$stats.core1")
 	d0=$(json handoff_dropped "$stats.core0") d1=$(json handoff_dropped "$stats.core1")
 	echo "connections: core 0 $c0, core 1 $c1; handoff tx $h0 + $h1, rx $r0 + $r1, dropped $d0 + $d1"
-	[ "$c0" -gt 0 ] && [ "$c1" -gt 0 ] && [ $((c0 + c1)) = "$CONNS" ] || return 1
+	[ "$c0" -gt 0 ] && [ "$c1" -gt 0 ] && [ $((c0 + c1)) = "$ALL" ] || return 1
 	[ $((h0 + h1)) -gt 0 ] && [ $((r0 + r1)) = $((h0 + h1)) ] && [ $((d0 + d1)) = 0 ]
 }
-rf_check "both cores served connections (adding up to $CONNS); hand-off used, counted, none lost" served
+rf_check "both cores served connections (adding up to $ALL); hand-off used, counted, none lost" served
 rf_check "the launcher printed both cores' counters and their sum" \
-	grep -q "^rawflow: all 2 cores: .*flows opened $CONNS," "$(rf_log echo.log)"
+	grep -q "^rawflow: all 2 cores: .*flows opened $ALL," "$(rf_log echo.log)"
 rf_check "rf-echo: no hugepage file, mount or page left" no_leftovers "$epid"
 
 # ---- rf-load --cores 2: active opens from both cores -------------------------------------------
