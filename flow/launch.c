@@ -560,7 +560,7 @@ rf__launch(int argc, char **argv, unsigned int cores, unsigned long mb, struct r
 		L.proc[c].running = true;
 		if (!wait_ready(c, ready_rd)) {
 			close(ready_rd);
-			L.start_failed = true;
+			L.start_failed = !stop_signal; /* a signal while starting is a stop */
 			break;
 		}
 		close(ready_rd);
