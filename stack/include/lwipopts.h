@@ -155,6 +155,12 @@
  * entries (stack/patches/0019; nd6_tmr sends the rest within a second). Patch 0018 keeps
  * neighbours that answered in the cache (lwIP's default holds 10). */
 #define LWIP_ND6_SOLICIT_RATE 1000
+/* lwIP's IPv6 neighbour and destination caches hold 10 entries each by default: a server
+ * with more on-link IPv6 peers than that would keep evicting and re-soliciting them. The
+ * same size as the ARP table (both are searched linearly, per packet for the destination
+ * cache: 64 keeps that short). */
+#define LWIP_ND6_NUM_NEIGHBORS 64
+#define LWIP_ND6_NUM_DESTINATIONS 64
 
 /* --cores (docs/scaling.md): an active open takes a local port whose Toeplitz hash brings the
  * replies back to the opening core (flow/loop.c; the hook point is stack/patches/0025). The
