@@ -234,8 +234,11 @@ cleanup_hugepages(void)
 	snprintf(run, sizeof(run), "/var/run/dpdk/%s", L.prefix);
 	remove_files(run, NULL);
 	rmdir(run);
-	if (L.pages_added > 0)
-		adjust_hugepages(-L.pages_added);
+	if (L.pages_added > 0) {
+		long back = -adjust_hugepages(-L.pages_added);
+
+		fprintf(stderr, "rawflow: %ld of %ld hugepages given back\n", back, L.pages_added);
+	}
 	L.pages_added = 0;
 }
 
