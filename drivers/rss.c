@@ -121,8 +121,8 @@ read_device_rss(uint16_t port_id, uint16_t cores, struct rf_rss *r)
 		return false;
 	r->key_len = conf.rss_key_len;
 	memset(reta, 0, sizeof(reta));
-	for (uint16_t i = 0; i < info.reta_size / RTE_ETH_RETA_GROUP_SIZE; i++)
-		reta[i].mask = UINT64_MAX;
+	for (uint16_t i = 0; i < info.reta_size; i++) /* tables of fewer than 64 entries too */
+		reta[i / RTE_ETH_RETA_GROUP_SIZE].mask |= 1ull << (i % RTE_ETH_RETA_GROUP_SIZE);
 	if (rte_eth_dev_rss_reta_query(port_id, reta, info.reta_size) != 0)
 		return false;
 	r->reta_size = info.reta_size;
