@@ -227,6 +227,13 @@ main(int argc, char **argv)
 			iperf_spec.name);
 		return 2;
 	}
+	if (app.cfg.cores > 1) { /* an iperf3 test's state lives in one process */
+		fprintf(stderr, "%s: --cores: one core only: an iperf3 test's control and data "
+				"connections must meet in one process, and several cores would spread "
+				"them (docs/scaling.md)\n",
+			iperf_spec.name);
+		return 2;
+	}
 	ipf.server.port = app.port;
 	rf_app_start(&app);
 	rc = ipf_blocks_init(&ipf.blocks, app.loop);

@@ -93,6 +93,13 @@ rf_check "--cores 0: exit 2, named" badarg 2 "--cores" --cores 0
 rf_check "--cores 17: exit 2, named" badarg 2 "--cores" --cores 17
 rf_check "--cores 2 with the EAL's -l: exit 1, says the launcher sets it" \
 	badarg 1 "--cores sets the EAL's -l itself" -l 0 --no-pci -- --cores 2
+iperf_one_core() {
+	local st=0
+	rf_timeout 20 "$RF_APPS/rf-iperf" --cores 2 2>&1 | grep -q "one core only" || st=1
+	rf_timeout 20 "$RF_APPS/rf-iperf" --cores 2 >/dev/null 2>&1
+	[ "$?" = 2 ] && [ "$st" = 0 ]
+}
+rf_check "rf-iperf --cores 2: refused (exit 2), says why" iperf_one_core
 no_reservation() {
 	! rf_timeout 20 "$echo_bin" -l 0 --no-pci -- --cores 2 2>&1 | grep "hugepages"
 }
