@@ -485,7 +485,8 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->rx_link_dropped = lwip_stats.link.drop + lwip_stats.etharp.drop;
 	o->rx_ip_dropped = lwip_stats.ip.drop + lwip_stats.ip_frag.drop +
 			   lwip_stats.mib2.ipreasmfails + lwip_stats.ip6.drop +
-			   lwip_stats.ip6_frag.drop;
+			   lwip_stats.ip6_frag.drop + lwip_stats.icmp.drop + lwip_stats.icmp6.drop +
+			   lwip_stats.nd6.drop;
 	o->rx_tcp_dropped = lwip_stats.tcp.drop;
 	o->syn_cookies_sent = rf_syncookies_sent;
 	o->syn_cookies_valid = rf_syncookies_valid;

@@ -206,7 +206,8 @@ struct rf_stats {
 	 * beyond its means); lwIP's counters. */
 	uint64_t rx_link_dropped; /* Ethernet/ARP: too short, unknown type, bad ARP */
 	uint64_t rx_ip_dropped;   /* IPv4/IPv6: bad header, length or checksum, not ours,
-				     fragments dropped or given up reassembling */
+				     fragments dropped or given up reassembling; ICMP, ICMPv6
+				     and neighbour discovery messages too short or bad */
 	uint64_t rx_tcp_dropped;  /* TCP: bad header or checksum, no connection for it */
 	uint64_t rx_cksum_errors; /* of those, IP, ICMP and TCP checksums found wrong in
 				     software (the device's verdicts are rx_bad_cksum) */

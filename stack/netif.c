@@ -91,8 +91,11 @@ rf_netif_input(struct rf_iface *ifc, struct rte_mbuf **pkts, uint16_t n)
 			ifc->nif.chksum_flags |= NETIF_CHECKSUM_CHECK_TCP;
 
 		/* lwIP 2.1.3's etharp_input() reads the ARP header without checking that the frame
-		 * holds it (and would answer a truncated request with bytes from past its end) */
+		 * holds it (and would answer a truncated request with bytes from past its end). A
+		 * frame shorter than an Ethernet header has no type to read (tests/fuzz found this
+		 * read past such a frame): lwIP drops it and counts it in rx_link_dropped. */
 		if (unlikely(m->pkt_len < RTE_ETHER_HDR_LEN + sizeof(struct rte_arp_hdr) &&
+			     m->data_len >= RTE_ETHER_HDR_LEN &&
 			     rte_pktmbuf_mtod(m, struct rte_ether_hdr *)->ether_type ==
 				     rte_cpu_to_be_16(RTE_ETHER_TYPE_ARP))) {
 			s->stats.rx_frames_dropped++;

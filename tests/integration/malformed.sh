@@ -8,7 +8,11 @@
 # lengths that disagree with the frame, bad IP and TCP checksums, TCP data offsets below 5 or
 # past the segment, options that run past the header, have length 0 or 1 or miss their length
 # byte, fragments that never complete, overlap or end past 64 KiB, and the same kinds of
-# defects inside an established connection. tests/malformed/inject.py sends every case into a
+# defects inside an established connection; for IPv6 (issue 12): payload lengths that disagree
+# with the frame, extension header chains (valid, long, past the frame or the payload length,
+# hop-by-hop not first, routing type 0, unknown next header), fragments, truncated ICMPv6
+# (echo, neighbour solicitation and advertisement, an option of length 0), bad ICMPv6 and TCP
+# checksums, TCP data offsets past the segment. tests/malformed/inject.py sends every case into a
 # running rf-echo from the kernel's side of rf0 (raw AF_PACKET socket) and checks, per case,
 # whether the stack answered (it must not, for a frame that has to be dropped), that the
 # stack's counters (read through DPDK's telemetry socket before and after) went up by what the

@@ -43,6 +43,7 @@ ETH_P_ALL = 0x0003
 PACKET_HOST, PACKET_OUTGOING = 0, 4
 PLACEHOLDER_MAC = bytes.fromhex("020000000002")
 PEER_IP = bytes([198, 18, 0, 1])
+PEER_IP6 = bytes.fromhex("20010002000000000000000000000001")
 CONN_PORT = 7
 DROP_WATCH_S = 0.3
 REPLY_WATCH_S = 1.0
@@ -174,6 +175,17 @@ def answer_port(frame):
     return None
 
 
+def ipv6_answer(frame, port):
+    """True when an IPv6 frame to the peer is a TCP segment to port or an ICMPv6 error
+    (type below 128: unreachable, too big, time exceeded, parameter problem)."""
+    if len(frame) < 58 or frame[12:14] != b"\x86\xdd" or frame[38:54] != PEER_IP6:
+        return False
+    nh, l4 = frame[20], 54
+    if nh == 6:
+        return struct.unpack("!H", frame[l4 + 2:l4 + 4])[0] == port
+    return nh == 58 and frame[l4] < 128
+
+
 def matches(case, frame, stack_mac, conn_kport):
     """True when frame (from the stack) answers this case."""
     if frame[6:12] != stack_mac:
@@ -193,6 +205,8 @@ def matches(case, frame, stack_mac, conn_kport):
     kind, _, what = watch.partition(" ")
     if kind == "tcp":
         return answer_port(frame) == int(what)
+    if kind == "tcp6":
+        return ipv6_answer(frame, int(what))
     if kind == "arp" and frame[12:14] == b"\x08\x06" and len(frame) >= 42:
         tpa = socket.inet_ntoa(frame[38:42])
         spa = socket.inet_ntoa(frame[28:32])

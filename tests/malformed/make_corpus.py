@@ -15,7 +15,7 @@ File format (text, so that a diff shows what changed):
     # one line or more saying what the frame is
     # mode: listen | conn
     # expect: drop | reply | any
-    # watch: tcp PORT | arp A.B.C.D
+    # watch: tcp PORT | tcp6 PORT | arp A.B.C.D
     # counts: COUNTER+N [COUNTER+N ...]
     # counted: later
     frame [xN]
@@ -34,7 +34,9 @@ expect  drop: no answer of any kind (watched for a moment after sending); in con
         taken for data). any: the stack may answer or not (RFC 9293 lets a receiver stop
         parsing malformed options and go on), but must stay up and intact.
 watch   which answer belongs to this case: TCP to (or ICMP about) that source port, or an ARP
-        reply for that address.
+        reply for that address; tcp6: TCP over IPv6 to that port or any ICMPv6 error (IPv6
+        cases start with a neighbour solicitation that teaches the stack the peer's address,
+        so that an answer would go out at once).
 counted later: the drop happens only at lwIP's reassembly timeout (15 s), so the case's
         counts are checked in the sum at exit, not right after the case.
 counts  what the case must raise: "dropped" (frames thrown away, wherever: the sum of
@@ -54,7 +56,9 @@ PEER_MAC = bytes.fromhex("020000000001")
 PEER_IP = bytes([198, 18, 0, 1])
 STACK_IP = bytes([198, 18, 0, 2])
 BCAST_IP = bytes([198, 18, 0, 255])
-ETH_IPV4, ETH_ARP = 0x0800, 0x0806
+PEER_IP6 = bytes.fromhex("20010002000000000000000000000001")
+STACK_IP6 = bytes.fromhex("20010002000000000000000000000002")
+ETH_IPV4, ETH_ARP, ETH_IPV6 = 0x0800, 0x0806, 0x86DD
 SYN, FIN, ACK, PSH = 0x02, 0x01, 0x10, 0x08
 # conn mode placeholders, replaced by the injector
 CONN_SPORT, CONN_SEQ, CONN_ACK = 40000, 0x01000000, 0x02000000
@@ -99,6 +103,53 @@ def ipv4(payload, proto=6, src=PEER_IP, dst=STACK_IP, ihl=5, total=None, ident=1
     if cksum is None:
         cksum = csum(hdr[:ihl * 4])
     return hdr[:10] + struct.pack("!H", cksum) + hdr[12:] + payload
+
+
+def ipv6(payload, nh=6, src=PEER_IP6, dst=STACK_IP6, plen=None, hlim=64):
+    if plen is None:
+        plen = len(payload)
+    return struct.pack("!IHBB", 6 << 28, plen, nh, hlim) + src + dst + payload
+
+
+def tcp6(sport, **kw):
+    """A TCP segment for IPv6 (the pseudo-header sums the same as IPv4's, with 16-byte
+    addresses)."""
+    kw.setdefault("src", PEER_IP6)
+    kw.setdefault("dst", STACK_IP6)
+    return tcp(sport, **kw)
+
+
+def icmp6(typ, code, body, src=PEER_IP6, dst=STACK_IP6, cksum=None):
+    msg = bytes([typ, code, 0, 0]) + body
+    if cksum is None:
+        cksum = csum(src + dst + struct.pack("!IxxxB", len(msg), 58) + msg)
+    return msg[:2] + struct.pack("!H", cksum) + msg[4:]
+
+
+def ext6(nh, body=b""):
+    """A hop-by-hop, destination options or routing header: next header, length in 8-byte
+    units past the first 8, body (padded with Pad1 options, zero bytes)."""
+    body = body + b"\0" * ((-(2 + len(body))) % 8)
+    return bytes([nh, (2 + len(body)) // 8 - 1]) + body
+
+
+def frag6(nh, offset, more, ident):
+    """An IPv6 fragment header; offset in 8-byte units."""
+    return struct.pack("!BBHI", nh, 0, (offset << 3) | more, ident)
+
+
+def nd_prime(src=PEER_IP6):
+    """A neighbour solicitation from src for the stack's address, with src's link-layer
+    address (the placeholder peer MAC): the stack learns where src is, so that its answers
+    to the frames after it go out at once, without neighbour discovery of its own."""
+    body = b"\0" * 4 + STACK_IP6 + bytes([1, 1]) + PEER_MAC
+    return eth(ipv6(icmp6(135, 0, body, src=src), nh=58, src=src, hlim=255), etype=ETH_IPV6)
+
+
+def flip16(data, off):
+    """data with the 16-bit field at off off by one (a checksum made wrong)."""
+    return data[:off] + struct.pack("!H", struct.unpack("!H", data[off:off + 2])[0] ^ 1) + \
+        data[off + 2:]
 
 
 def flip_cksum(seg):
@@ -272,6 +323,141 @@ def build():
     p = next(port)
     case("tcp-syn-fin", "SYN and FIN together", [eth(ipv4(tcp(p, flags=SYN | FIN)))],
          expect="any", watch="tcp %d" % p)
+
+    # ---- IPv6 (issue 12) -------------------------------------------------------------------
+    # Each case starts with nd_prime(): the stack learns the peer's link-layer address from
+    # it, so that an answer (SYN-ACK, ICMPv6 error) would go out at once, and "no answer"
+    # means the stack chose not to answer. The watch "tcp6 PORT" matches a TCP segment to that
+    # port or any ICMPv6 error from the stack.
+    def v6(name, what, frames, **kw):
+        case(name, what, [nd_prime()] + frames, **kw)
+
+    def eth6(payload):
+        return eth(payload, etype=ETH_IPV6)
+
+    p = next(port)
+    v6("ipv6-truncated-header", "30 bytes of an IPv6 header", [eth6(ipv6(tcp6(p, flags=SYN,
+       seq=1))[:30])], watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("ipv6-payload-length-larger-than-frame", "an IPv6 SYN whose payload length says 1000; "
+       "the frame carries 20", [eth6(ipv6(tcp6(p, flags=SYN, seq=1), plen=1000))],
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("ipv6-payload-length-smaller-than-frame", "a valid IPv6 SYN followed by 30 bytes of "
+       "junk beyond the payload length (padding): must be answered",
+       [eth6(ipv6(tcp6(p, flags=SYN, seq=1)) + b"\xee" * 30)], expect="reply",
+       watch="tcp6 %d" % p)
+    p = next(port)
+    v6("ipv6-payload-length-cuts-tcp-header", "an IPv6 SYN whose payload length (12) ends "
+       "inside the TCP header; the frame carries all 20", [eth6(ipv6(tcp6(p, flags=SYN, seq=1),
+                                                                   plen=12))],
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("ipv6-payload-length-zero", "an IPv6 SYN with payload length 0",
+       [eth6(ipv6(tcp6(p, flags=SYN, seq=1), plen=0))], watch="tcp6 %d" % p,
+       counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    chain = (ext6(60, bytes([1, 0])) +            # hop-by-hop: PadN
+             ext6(43, bytes([1, 0])) +            # destination options: PadN
+             ext6(44, bytes([0, 0])) +            # routing: type 0, segments left 0 (ignored)
+             frag6(6, 0, 0, 0x51))                # fragment header of an atomic fragment
+    v6("ipv6-extension-chain-valid-syn", "a valid SYN after hop-by-hop, destination options, "
+       "routing (segments left 0) and fragment (atomic) headers: must be answered",
+       [eth6(ipv6(chain + s, nh=0))], expect="reply", watch="tcp6 %d" % p)
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    chain = b"".join(ext6(60) for _ in range(39)) + ext6(6)
+    v6("ipv6-extension-chain-long", "a SYN after 40 destination options headers (320 bytes): "
+       "RFC 8200 sets no limit, a stack may refuse a chain this long",
+       [eth6(ipv6(chain + s, nh=60))], expect="any", watch="tcp6 %d" % p)
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    v6("ipv6-extension-header-past-frame", "a hop-by-hop header, then a destination options "
+       "header claiming 2048 bytes in a 48-byte payload",
+       [eth6(ipv6(ext6(60, bytes([1, 0])) + bytes([6, 255, 1, 4, 0, 0, 0, 0]) + s, nh=0))],
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    v6("ipv6-extension-chain-past-payload-length", "a destination options header that the "
+       "payload length (4) cuts; the frame carries it and a SYN",
+       [eth6(ipv6(ext6(6, bytes([1, 0])) + s, nh=60, plen=4))], watch="tcp6 %d" % p,
+       counts=["dropped+1"])
+    p = next(port)
+    v6("ipv6-unknown-next-header", "next header 253 (experimental) with 20 bytes: dropped "
+       "(RFC 8200 has the stack send a parameter problem)",
+       [eth6(ipv6(b"\x55" * 20, nh=253))], expect="any", watch="tcp6 %d" % p,
+       counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    v6("ipv6-hop-by-hop-not-first", "a hop-by-hop header after a destination options header "
+       "(RFC 8200: only first)", [eth6(ipv6(ext6(0) + ext6(6) + s, nh=60))], expect="any",
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    v6("ipv6-routing-type-0-segments-left", "a routing header of the deprecated type 0 with "
+       "segments left 1 (RFC 5095: discard)",
+       [eth6(ipv6(ext6(6, bytes([0, 1, 0, 0, 0, 0]) + PEER_IP6) + s, nh=43))],
+       expect="any", watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1)
+    v6("ipv6-fragment-length-not-multiple-of-8", "a first fragment (more fragments set) "
+       "whose payload length is not a multiple of 8", [eth6(ipv6(frag6(6, 0, 1, 0x52) +
+                                                                 s[:13], nh=44))],
+       expect="any", watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1, options=struct.pack("!BBH", 2, 4, 1440))  # 24 bytes
+    v6("ipv6-fragments-tiny-first", "a valid SYN in two IPv6 fragments whose first carries "
+       "only 16 bytes of the TCP header ([0, 16) and [16, 24); lwIP wants the TCP header in "
+       "one piece, RFC 1858 lets a receiver refuse it)",
+       [eth6(ipv6(frag6(6, 0, 1, 0x53) + s[:16], nh=44)),
+        eth6(ipv6(frag6(6, 2, 0, 0x53) + s[16:], nh=44))], expect="any", watch="tcp6 %d" % p)
+    p = next(port)
+    s = tcp6(p, flags=SYN, seq=1, options=struct.pack("!BBHBBBBBBBBBBBBBBBB", 2, 4, 1440, 1, 3,
+                                                      3, 7, 4, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+                                                      0))  # 40 bytes of TCP
+    v6("ipv6-fragments-valid-syn", "a valid SYN with 20 bytes of options in two IPv6 "
+       "fragments ([0, 24) and [24, 40), the options split between them): reassembled and "
+       "answered", [eth6(ipv6(frag6(6, 0, 1, 0x54) + s[:24], nh=44)),
+                    eth6(ipv6(frag6(6, 3, 0, 0x54) + s[24:], nh=44))],
+       expect="reply", watch="tcp6 %d" % p)
+    echo = struct.pack("!HH", 0x4242, 1) + b"ping" * 4
+    p = next(port)
+    v6("icmpv6-truncated-header", "ICMPv6 with 2 bytes (type and code, no checksum)",
+       [eth6(ipv6(bytes([128, 0]), nh=58))], watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("icmpv6-echo-bad-checksum", "an ICMPv6 echo request whose checksum is off by one",
+       [eth6(ipv6(flip16(icmp6(128, 0, echo), 2), nh=58))], watch="tcp6 %d" % p,
+       counts=["dropped+1", "cksum+1"])
+    p = next(port)
+    v6("icmpv6-echo-truncated", "an ICMPv6 echo request of 6 bytes (no sequence number)",
+       [eth6(ipv6(icmp6(128, 0, echo[:2]), nh=58))], expect="any", watch="tcp6 %d" % p)
+    p = next(port)
+    v6("icmpv6-neighbour-solicitation-truncated", "a neighbour solicitation of 12 bytes (no "
+       "whole target address)", [eth6(ipv6(icmp6(135, 0, b"\0" * 4 + STACK_IP6[:4]), nh=58,
+                                           hlim=255))],
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("icmpv6-neighbour-solicitation-option-length-zero", "a neighbour solicitation whose "
+       "option has length 0 and ends the frame (RFC 4861: discard)",
+       [eth6(ipv6(icmp6(135, 0, b"\0" * 4 + STACK_IP6 + bytes([1, 0])), nh=58, hlim=255))],
+       expect="any", watch="tcp6 %d" % p)
+    p = next(port)
+    v6("icmpv6-neighbour-advertisement-truncated", "a neighbour advertisement of 12 bytes",
+       [eth6(ipv6(icmp6(136, 0, bytes([0x60, 0, 0, 0]) + PEER_IP6[:4]), nh=58, hlim=255))],
+       watch="tcp6 %d" % p, counts=["dropped+1"])
+    p = next(port)
+    v6("tcp6-bad-checksum", "an IPv6 SYN whose TCP checksum is off by one",
+       [eth6(ipv6(flip_cksum(tcp6(p, flags=SYN, seq=1))))], watch="tcp6 %d" % p,
+       counts=["dropped+1", "cksum+1"])
+    p = next(port)
+    v6("tcp6-data-offset-past-segment", "an IPv6 SYN with TCP data offset 15 in a 20-byte "
+       "segment", [eth6(ipv6(tcp6(p, flags=SYN, seq=1, doff=15)))], watch="tcp6 %d" % p,
+       counts=["dropped+1"])
+    p = next(port)
+    v6("tcp6-header-truncated", "an IPv6 packet with 12 bytes of TCP header",
+       [eth6(ipv6(tcp6(p, flags=SYN, seq=1)[:12]))], watch="tcp6 %d" % p,
+       counts=["dropped+1"])
 
     # ---- inside an established connection ------------------------------------------------
     good = conn_seg()
