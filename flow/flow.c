@@ -109,6 +109,7 @@ flow_release(struct rf_flow *f)
 	if (f->next != NULL)
 		f->next->prev = f->prev;
 	l->flows_open--;
+	rf__tel_flow_state(f, true);
 	f->gen++;
 	f->next = l->free_flows;
 	l->free_flows = f;
@@ -141,6 +142,7 @@ attach(struct rf_flow *f, struct tcp_pcb *pcb)
 	/* Request/response traffic must not wait for ACKs of small segments; writes mark
 	 * continuation with TCP_WRITE_FLAG_MORE instead. */
 	tcp_nagle_disable(pcb);
+	rf__tel_flow_state(f, false);
 }
 
 /* The unsent list: flows whose pcb holds bytes (or a FIN) not sent yet. Only those can send
@@ -180,6 +182,7 @@ unsent_add(struct rf_flow *f)
 static void
 track_sent(struct rf_flow *f)
 {
+	rf__tel_flow_state(f, false); /* after output, shutdown, ACKs: for telemetry.c */
 	if (f->pcb != NULL && TCP_SEQ_GT(f->pcb->snd_nxt, f->snd_max)) {
 		f->loop->tx_new_bytes += f->pcb->snd_nxt - f->snd_max;
 		f->snd_max = f->pcb->snd_nxt;
@@ -216,6 +219,7 @@ detach(struct rf_flow *f)
 	tcp_err(pcb, NULL);
 	f->pcb = NULL;
 	unsent_del(f);
+	rf__tel_flow_state(f, false);
 }
 
 /* ---- the send side ------------------------------------------------------------------- */
@@ -459,6 +463,7 @@ on_err(void *arg, err_t err)
 		return;
 	f->pcb = NULL; /* lwIP has freed it */
 	unsent_del(f);
+	rf__tel_flow_state(f, false);
 	f->conn_err = map_err(err, f->connecting);
 	sent_release_all(f);
 	complete_writes(f, RF_EOF);
@@ -503,6 +508,7 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	struct rf_buf *first = NULL, *last = NULL;
 
 	if (p == NULL) { /* the peer's FIN */
+		rf__tel_flow_state(f, false);
 		f->rx_eof = true;
 		deliver(f);
 		check_close(f);
@@ -651,11 +657,41 @@ rf__dispatch(struct rf_loop *l, struct rf__comp *c)
 	}
 }
 
+/* Released bytes go back to lwIP's window (tcp_recved) once per run of releases on one flow,
+ * at the latest at the end of the completion phase (rf__flows_credit, before the pass sends),
+ * not once per buffer: per buffer, lwIP sent a window update every 4 segments (about 360 for
+ * a 2 MiB window) besides the ACKs for the data. */
 void
 rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes)
 {
-	if (f->gen == gen && f->pcb != NULL)
-		tcp_recved(f->pcb, (u16_t)bytes);
+	struct rf_loop *l = rf__loop;
+
+	if (l == NULL) /* released after rf_loop_destroy */
+		return;
+	if (l->credit_flow != f || l->credit_gen != gen) {
+		rf__flows_credit(l);
+		l->credit_flow = f;
+		l->credit_gen = gen;
+	}
+	l->credit_bytes += bytes;
+}
+
+void
+rf__flows_credit(struct rf_loop *l)
+{
+	struct rf_flow *f = l->credit_flow;
+	uint64_t left = l->credit_bytes;
+
+	l->credit_flow = NULL;
+	l->credit_bytes = 0;
+	if (f == NULL || f->gen != l->credit_gen)
+		return;
+	while (f->pcb != NULL && left > 0) { /* tcp_recved takes a u16 */
+		u16_t n = (u16_t)RTE_MIN(left, (uint64_t)0xffff);
+
+		tcp_recved(f->pcb, n);
+		left -= n;
+	}
 }
 
 /* ---- the API ------------------------------------------------------------------------- */
@@ -793,6 +829,7 @@ rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_conn
 		return err == ERR_RTE ? RF_EHOSTUNREACH : err == ERR_USE ? RF_EADDRINUSE : RF_ENOMEM;
 	}
 	f->snd_max = pcb->snd_nxt; /* the ISN is chosen now (the SYN is not payload) */
+	rf__tel_flow_state(f, false);
 	*out = f;
 	return 0;
 }

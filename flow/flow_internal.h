@@ -17,6 +17,8 @@
 /* At most this many completions run per loop pass, so one busy flow cannot starve the
  * others (the rest run next pass, after another RX burst). */
 #define RF_COMPLETIONS_PER_PASS 4096
+/* The loop's tel_flows[] slot of flows without a pcb (after 1 + every enum tcp_state). */
+#define RF__TEL_DETACHED (2 + TIME_WAIT)
 
 enum rf__comp_kind {
 	RF__C_ACCEPT,
@@ -99,6 +101,7 @@ struct rf_flow {
 	struct rf_flow *prev, *next; /* live flows (for destroy) or the free list */
 	struct rf_flow *unsent_prev, *unsent_next; /* the loop's unsent list, when on_unsent */
 	bool on_unsent;
+	uint8_t tel_state; /* what the loop's tel_flows[] counts it as (rf__tel_flow_state) */
 };
 
 struct rf_listener {
@@ -133,7 +136,33 @@ struct rf_loop {
 	uint64_t tx_new_bytes; /* sequence space sent for the first time, all flows */
 	uint64_t tel_next_tsc; /* when the loop publishes its next telemetry snapshot */
 	struct rf_launch mc;   /* --cores: this process's core (launch.c); cores 0 when alone */
+	/* Open flows by what they are now: [1 + lwIP's enum tcp_state], [RF__TEL_DETACHED]
+	 * (no pcb); [0] unused. Kept as flows change (rf__tel_flow_state), so that telemetry
+	 * does not count all flows every 100 ms. */
+	uint64_t tel_flows[RF__TEL_DETACHED + 1];
+	/* released bytes not yet given back to lwIP's window (rf__flow_credit) */
+	struct rf_flow *credit_flow;
+	uint32_t credit_gen;
+	uint64_t credit_bytes;
 };
+
+/* Keeps the loop's tel_flows[] right: called wherever a flow's pcb may have changed state (lwIP's
+ * callbacks, and after the flow's own calls into lwIP), got or lost its pcb, or is released
+ * (gone: counted nowhere). Every lwIP state change of a pcb with a flow happens in or right
+ * before one of those. */
+static inline void
+rf__tel_flow_state(struct rf_flow *f, bool gone)
+{
+	uint8_t s = gone ? 0 : f->pcb == NULL ? RF__TEL_DETACHED : (uint8_t)(1 + f->pcb->state);
+
+	if (s == f->tel_state)
+		return;
+	if (f->tel_state != 0)
+		f->loop->tel_flows[f->tel_state]--;
+	if (s != 0)
+		f->loop->tel_flows[s]++;
+	f->tel_state = s;
+}
 
 /* The process's one loop (lwIP keeps its state in globals: one stack per process). */
 extern struct rf_loop *rf__loop;
@@ -149,6 +178,7 @@ void rf__telemetry_stop(struct rf_loop *l);
 
 /* flow.c */
 void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);
+void rf__flows_credit(struct rf_loop *l);
 void rf__flows_abort_all(struct rf_loop *l);
 void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
 void rf__wreqs_free(struct rf_loop *l);

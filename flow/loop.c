@@ -235,6 +235,7 @@ run_completions(void *arg)
 		rf__dispatch(l, &c);
 		n++;
 	}
+	rf__flows_credit(l); /* window updates of this phase's releases, one per flow */
 	return n;
 }
 

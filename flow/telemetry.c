@@ -78,6 +78,7 @@ static const char *const state_names[] = {
 	"fin_wait_2", "close_wait", "closing", "last_ack", "time_wait",
 };
 #define RF_TEL_STATES RTE_DIM(state_names)
+_Static_assert(RF_TEL_STATES + 1 == RF__TEL_DETACHED, "tel_flows[] has a slot per state");
 
 struct rf__tel_flow {
 	uint64_t id;
@@ -161,16 +162,12 @@ rf__telemetry_publish(struct rf_loop *l, uint64_t now_tsc)
 	rte_seqlock_write_lock(&s->lock);
 	h->taken_tsc = now_tsc;
 	rf_loop_stats(l, &h->stats);
-	memset(h->by_state, 0, sizeof(h->by_state));
-	h->detached = 0;
-	for (const struct rf_flow *f = l->live; f != NULL; f = f->next) {
-		if (f->pcb == NULL)
-			h->detached++;
-		else if ((unsigned int)f->pcb->state < RF_TEL_STATES)
-			h->by_state[f->pcb->state]++;
-		if (n < RF_TEL_FLOWS)
-			snap_flow(f, &s->flows[n++]);
-	}
+	/* Counted as flows change (rf__tel_flow_state): a walk of all flows here cost a cache
+	 * miss per flow every 100 ms (a third of a core's idle time at 100,000 flows). */
+	memcpy(h->by_state, &l->tel_flows[1], sizeof(h->by_state));
+	h->detached = l->tel_flows[RF__TEL_DETACHED];
+	for (const struct rf_flow *f = l->live; f != NULL && n < RF_TEL_FLOWS; f = f->next)
+		snap_flow(f, &s->flows[n++]);
 	h->nflows = n;
 	h->capture = l->stack.cap != NULL;
 	if (h->capture)
