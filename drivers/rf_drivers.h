@@ -183,6 +183,9 @@ rf_rss_queue(const struct rf_rss *r, uint32_t hash)
 }
 /* The standard key and a table of `size` entries spreading over `queues` (i mod queues). */
 void rf_rss_default(struct rf_rss *r, uint16_t queues, uint16_t size);
+/* The same with a symmetric key (0x6d5a repeated): a 4-tuple and its reverse (addresses and
+ * ports swapped) hash alike. Software hand-off uses it. */
+void rf_rss_symmetric(struct rf_rss *r, uint16_t queues, uint16_t size);
 
 /* Steering of port for this process (called by rf_port_setup); 0 or a negative errno. */
 int rf_steer_create(struct rf_port *port, uint16_t cores, uint16_t core, bool device_rss,

@@ -5,8 +5,8 @@
  * The owner of a segment is the queue that the Toeplitz hash of its 4-tuple selects in the
  * redirection table (RETA): what an RSS NIC computes. The key and table are the port's own,
  * read from the device (rte_eth_dev_rss_hash_conf_get, rte_eth_dev_rss_reta_query) where it
- * has them, else the standard key and a table spreading i mod N. The hash itself is DPDK's
- * rte_softrss().
+ * has them, else a symmetric key (0x6d5a repeated: a 4-tuple and its reverse hash alike) and a
+ * table spreading i mod N. The hash itself is DPDK's rte_softrss().
  *
  * Mode "rss": the device was configured for RSS and reported its key and table. The first
  * RF_STEER_CHECKS TCP segments are checked: each must carry the device's hash
@@ -68,6 +68,15 @@ rf_rss_default(struct rf_rss *r, uint16_t queues, uint16_t size)
 	r->reta_size = size;
 	for (uint16_t i = 0; i < size; i++)
 		r->reta[i] = i % queues;
+}
+
+void
+rf_rss_symmetric(struct rf_rss *r, uint16_t queues, uint16_t size)
+{
+	rf_rss_default(r, queues, size);
+	/* a 16-bit period: swapping addresses (32 bits) or ports (16) meets the same key bits */
+	for (uint16_t i = 0; i < r->key_len; i++)
+		r->key[i] = i % 2 == 0 ? 0x6d : 0x5a;
 }
 
 uint32_t
@@ -152,7 +161,12 @@ rf_steer_create(struct rf_port *port, uint16_t cores, uint16_t core, bool device
 		st->mode = RF_STEER_RSS;
 		st->checks_left = RF_STEER_CHECKS;
 	} else {
-		rf_rss_default(&st->rss, cores, RF_DEFAULT_RETA);
+		/* The key is ours to choose: a symmetric one, so that a segment and its reply
+		 * hash alike. Two rawflow programs with --cores on either end of a link that keeps
+		 * queue i to queue i (net_memif) then agree on every connection's core: the
+		 * client's local port choice makes its replies come to its core i, and the server
+		 * finds the client's segments, which arrive on queue i, to be core i's too. */
+		rf_rss_symmetric(&st->rss, cores, RF_DEFAULT_RETA);
 		st->mode = RF_STEER_HANDOFF;
 	}
 	for (uint16_t c = 0; c < cores; c++) {
