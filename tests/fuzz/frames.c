@@ -11,32 +11,6 @@
 #define IP6_HLEN 40
 #define TCP_HLEN 20
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
 uint32_t
 fz_cksum_add(const uint8_t *p, size_t len, uint32_t sum)
 {
@@ -105,11 +79,11 @@ parse4(uint8_t *ip, size_t avail, enum fz_mode mode, struct l4 *l)
 	if (ihl < IP4_HLEN || ihl > avail)
 		return -1;
 	if (mode & FZ_FIX_CKSUM) {
-		put16(ip + 10, 0);
-		put16(ip + 10, fz_cksum_fold(fz_cksum_add(ip, ihl, 0)));
+		fz_put16(ip + 10, 0);
+		fz_put16(ip + 10, fz_cksum_fold(fz_cksum_add(ip, ihl, 0)));
 	}
-	tot = get16(ip + 2);
-	if (tot < ihl || (get16(ip + 6) & 0x3fff) != 0) /* short, or a fragment */
+	tot = fz_get16(ip + 2);
+	if (tot < ihl || (fz_get16(ip + 6) & 0x3fff) != 0) /* short, or a fragment */
 		return -1;
 	l->family = 4;
 	l->proto = ip[9];
@@ -127,7 +101,7 @@ parse6(uint8_t *ip, size_t avail, struct l4 *l)
 
 	if (avail < IP6_HLEN || ip[0] >> 4 != 6)
 		return -1;
-	plen = get16(ip + 4);
+	plen = fz_get16(ip + 4);
 	l->family = 6;
 	l->proto = ip[6];
 	l->p = ip + IP6_HLEN;
@@ -146,7 +120,7 @@ fz_fix_frame(uint8_t *f, size_t len, enum fz_mode mode,
 
 	if (mode == FZ_RAW || len < ETH_HLEN)
 		return;
-	switch (get16(f + 12)) {
+	switch (fz_get16(f + 12)) {
 	case 0x0800:
 		rc = parse4(f + ETH_HLEN, len - ETH_HLEN, mode, &l);
 		break;
@@ -159,17 +133,17 @@ fz_fix_frame(uint8_t *f, size_t len, enum fz_mode mode,
 	if (rc != 0 || (off = cksum_offset(&l)) == 0)
 		return;
 	if ((mode & FZ_RELATIVE) && l.proto == 6) {
-		const struct fz_iss *c = find(l.family, get16(l.p));
+		const struct fz_iss *c = find(l.family, fz_get16(l.p));
 
 		if (c != NULL) {
 			/* the checksum's error, kept across the rewrite */
-			uint16_t err = (uint16_t)(get16(l.p + off) ^ l4_cksum(&l, off));
+			uint16_t err = (uint16_t)(fz_get16(l.p + off) ^ l4_cksum(&l, off));
 
-			put16(l.p + 2, c->stack_port);
-			put32(l.p + 8, get32(l.p + 8) + c->iss);
-			put16(l.p + off, (uint16_t)(l4_cksum(&l, off) ^ err));
+			fz_put16(l.p + 2, c->stack_port);
+			fz_put32(l.p + 8, fz_get32(l.p + 8) + c->iss);
+			fz_put16(l.p + off, (uint16_t)(l4_cksum(&l, off) ^ err));
 		}
 	}
 	if (mode & FZ_FIX_CKSUM)
-		put16(l.p + off, l4_cksum(&l, off));
+		fz_put16(l.p + off, l4_cksum(&l, off));
 }

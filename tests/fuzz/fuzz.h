@@ -80,6 +80,33 @@ struct fz_iss {
 	uint16_t peer_port, stack_port;
 	uint32_t iss;
 };
+/* Big-endian fields of a frame. */
+static inline uint16_t
+fz_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+
+static inline uint32_t
+fz_get32(const uint8_t *p)
+{
+	return (uint32_t)fz_get16(p) << 16 | fz_get16(p + 2);
+}
+
+static inline void
+fz_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)(v >> 8);
+	p[1] = (uint8_t)v;
+}
+
+static inline void
+fz_put32(uint8_t *p, uint32_t v)
+{
+	fz_put16(p, (uint16_t)(v >> 16));
+	fz_put16(p + 2, (uint16_t)v);
+}
+
 void fz_fix_frame(uint8_t *f, size_t len, enum fz_mode mode, const struct fz_iss *(*find)(
 	uint8_t family, uint16_t peer_port));
 uint16_t fz_cksum_fold(uint32_t sum);

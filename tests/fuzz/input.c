@@ -32,20 +32,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void
-put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
 /* A TCP segment from the peer with plen zero bytes of payload, into f (at least 94 + plen
  * bytes); checksums are left to FZ_FIX_CKSUM. Returns its length. */
 static size_t
@@ -58,29 +44,29 @@ peer_tcp(uint8_t *f, bool v6, uint16_t sport, uint16_t dport, uint32_t seq, uint
 
 	memset(f, 0, len);
 	memcpy(f, macs, sizeof(macs));
-	put16(f + 12, v6 ? 0x86dd : 0x0800);
+	fz_put16(f + 12, v6 ? 0x86dd : 0x0800);
 	if (v6) {
 		f[14] = 0x60;
-		put16(f + 18, (uint16_t)(20 + plen));
+		fz_put16(f + 18, (uint16_t)(20 + plen));
 		f[20] = 6;
 		f[21] = 64;
 		inet_pton(AF_INET6, FZ_PEER_IP6, f + 22);
 		inet_pton(AF_INET6, FZ_STACK_IP6, f + 38);
 	} else {
 		f[14] = 0x45;
-		put16(f + 16, (uint16_t)(40 + plen));
+		fz_put16(f + 16, (uint16_t)(40 + plen));
 		f[22] = 64;
 		f[23] = 6;
 		inet_pton(AF_INET, FZ_PEER_IP, f + 26);
 		inet_pton(AF_INET, FZ_STACK_IP, f + 30);
 	}
-	put16(tcp, sport);
-	put16(tcp + 2, dport);
-	put32(tcp + 4, seq);
-	put32(tcp + 8, ack);
+	fz_put16(tcp, sport);
+	fz_put16(tcp + 2, dport);
+	fz_put32(tcp + 4, seq);
+	fz_put32(tcp + 8, ack);
 	tcp[12] = 0x50;
 	tcp[13] = flags;
-	put16(tcp + 14, 65535);
+	fz_put16(tcp + 14, 65535);
 	return len;
 }
 

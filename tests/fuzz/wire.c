@@ -35,25 +35,6 @@ struct fz fz;
 static const uint8_t peer_mac[6] = FZ_PEER_MAC;
 static const uint8_t stack_mac[6] = FZ_STACK_MAC;
 
-static uint16_t
-get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t
-get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-static void
-put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
 /* ---- frames into the stack ----------------------------------------------------------- */
 
 /* Queued for the next pass. */
@@ -71,7 +52,7 @@ eth_header(uint8_t *f, uint16_t type)
 {
 	memcpy(f, stack_mac, 6);
 	memcpy(f + 6, peer_mac, 6);
-	put16(f + 12, type);
+	fz_put16(f + 12, type);
 }
 
 /* ARP reply: the peer's MAC has the address ip (network order). */
@@ -81,11 +62,11 @@ arp_reply(const uint8_t ip[4])
 	uint8_t f[ETH_HLEN + 28], *a = f + ETH_HLEN;
 
 	eth_header(f, 0x0806);
-	put16(a, 1);
-	put16(a + 2, 0x0800);
+	fz_put16(a, 1);
+	fz_put16(a + 2, 0x0800);
 	a[4] = 6;
 	a[5] = 4;
-	put16(a + 6, 2);
+	fz_put16(a + 6, 2);
 	memcpy(a + 8, peer_mac, 6);
 	memcpy(a + 14, ip, 4);
 	memcpy(a + 18, stack_mac, 6);
@@ -103,7 +84,7 @@ neighbour_advert(const uint8_t target[16], const uint8_t dst[16])
 	memset(f, 0, sizeof(f));
 	eth_header(f, 0x86dd);
 	ip[0] = 0x60;
-	put16(ip + 4, 32);
+	fz_put16(ip + 4, 32);
 	ip[6] = 58;
 	ip[7] = 255;
 	memcpy(ip + 8, target, 16);
@@ -115,7 +96,7 @@ neighbour_advert(const uint8_t target[16], const uint8_t dst[16])
 	icmp[25] = 1;
 	memcpy(icmp + 26, peer_mac, 6);
 	sum = fz_cksum_add(ip + 8, 32, 58 + 32);
-	put16(icmp + 2, fz_cksum_fold(fz_cksum_add(icmp, 32, sum)));
+	fz_put16(icmp + 2, fz_cksum_fold(fz_cksum_add(icmp, 32, sum)));
 	inject(f, sizeof(f));
 }
 
@@ -161,9 +142,9 @@ note_syn(uint8_t family, const uint8_t *tcp, size_t len)
 	}
 	c = &fz.iss[fz.niss++];
 	c->family = family;
-	c->stack_port = get16(tcp);
-	c->peer_port = get16(tcp + 2);
-	c->iss = get32(tcp + 4);
+	c->stack_port = fz_get16(tcp);
+	c->peer_port = fz_get16(tcp + 2);
+	c->iss = fz_get32(tcp + 4);
 }
 
 static void
@@ -200,9 +181,9 @@ sent(const uint8_t *f, size_t len)
 {
 	if (len < ETH_HLEN)
 		return;
-	switch (get16(f + 12)) {
+	switch (fz_get16(f + 12)) {
 	case 0x0806: /* a request (op 1) for an address that is not the stack's */
-		if (len >= ETH_HLEN + 28 && get16(f + ETH_HLEN + 6) == 1 &&
+		if (len >= ETH_HLEN + 28 && fz_get16(f + ETH_HLEN + 6) == 1 &&
 		    memcmp(f + ETH_HLEN + 24, &fz.stack_ip_be, 4) != 0)
 			arp_reply(f + ETH_HLEN + 24);
 		break;
