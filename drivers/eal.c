@@ -52,9 +52,11 @@ first_allowed_cpu(void)
  * RF_EAL_ARGS: EAL arguments appended to the embedded default (which otherwise has no way to
  * receive any), e.g. RF_EAL_ARGS="--log-level=rawflow.*:info --file-prefix=rf1". Words are
  * separated by blanks; there is no quoting. Returns the number of words stored in argv, or -1
- * when there are more than max or no memory. The copy is never freed: the EAL may keep
- * pointers into its arguments.
+ * when there are more than max or no memory. The copy lives until rf_eal_stop(): the EAL may
+ * keep pointers into its arguments.
  */
+static char *env_args_copy;
+
 static int
 env_eal_args(char **argv, int max)
 {
@@ -67,11 +69,11 @@ env_eal_args(char **argv, int max)
 	copy = strdup(env);
 	if (copy == NULL)
 		return -1;
+	free(env_args_copy);
+	env_args_copy = copy;
 	for (w = strtok_r(copy, " \t\n", &save); w != NULL; w = strtok_r(NULL, " \t\n", &save)) {
-		if (n == max) {
-			free(copy);
+		if (n == max)
 			return -1;
-		}
 		argv[n++] = w;
 	}
 	return n;
@@ -140,4 +142,6 @@ void
 rf_eal_stop(void)
 {
 	rte_eal_cleanup();
+	free(env_args_copy);
+	env_args_copy = NULL;
 }
