@@ -34,7 +34,8 @@
 	X(impair_tx_delayed) X(impair_tx_blackout_dropped) X(impair_held) X(rx_link_dropped)   \
 	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors) X(handoff_rx) X(handoff_tx)        \
 	X(handoff_dropped) X(tx_link_down) X(syn_cookies_sent) X(syn_cookies_valid)          \
-	X(ooseq_pbufs) X(ooseq_dropped) X(rx_pool_low_dropped)
+	X(ooseq_pbufs) X(ooseq_dropped) X(half_open_cookies) X(acks_rate_limited)          \
+	X(rx_pool_low_dropped)
 
 #define COUNT_FIELD(name) +1
 static_assert(sizeof(struct rf_stats) == (0 STATS_FIELDS(COUNT_FIELD)) * sizeof(uint64_t),

@@ -146,6 +146,7 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 				 : default_mbufs(cfg != NULL && cfg->max_flows
 							 ? cfg->max_flows
 							 : RF_MAX_FLOWS_DEFAULT);
+	sc->max_flows = cfg != NULL && cfg->max_flows ? cfg->max_flows : RF_MAX_FLOWS_DEFAULT;
 	sc->force_copy = cfg != NULL && cfg->force_copy;
 	sc->pcap = cfg != NULL ? cfg->pcap : NULL;
 	sc->pcap_snaplen = cfg != NULL ? cfg->pcap_snaplen : 0;
@@ -493,6 +494,8 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->syn_cookies_valid = rf_syncookies_valid;
 	o->ooseq_pbufs = tcp_ooseq_pbufs_total;
 	o->ooseq_dropped = rf_core_bounds.ooseq_dropped;
+	o->half_open_cookies = rf_core_bounds.half_open_cookies;
+	o->acks_rate_limited = rf_acks_rate_limited;
 	o->rx_cksum_errors = lwip_stats.ip.chkerr + lwip_stats.icmp.chkerr +
 			     lwip_stats.tcp.chkerr + lwip_stats.ip6.chkerr + lwip_stats.icmp6.chkerr;
 	o->rx_dropped = s->stats.rx_frames_dropped;

@@ -222,6 +222,10 @@ struct rf_stats {
 	 * cookie back (a connection made from it), out-of-order pbufs queued by all flows now,
 	 * and those dropped because all flows together reached the core's bound. */
 	uint64_t syn_cookies_sent, syn_cookies_valid, ooseq_pbufs, ooseq_dropped;
+	/* ... of syn_cookies_sent, those for the core's half-open bound (a quarter of
+	 * --max-flows, at least 1024) with the listener's backlog not full; and ACKs not sent for
+	 * a rate limit: challenge ACKs (RFC 5961) and ACKs to out-of-window segments. */
+	uint64_t half_open_cookies, acks_rate_limited;
 	/* Running out (docs/scaling.md): segments dropped while the packet pool was low: data
 	 * for flows holding over 256 KiB unreleased, and new connections (rf_connect() fails with
 	 * RF_ENOBUFS then). */

@@ -10,9 +10,10 @@
  *                       connection's queue cannot grow: lwIP drops the highest segments, the
  *                       sender retransmits them later, and ooseq_dropped counts the pbufs.
  *   half-open           each listener keeps at most its backlog (255) of SYN_RCVD connections;
- *                       all listeners together at most rf_core_bounds.half_open_max
- *                       (RF_HALF_OPEN_MAX). Past it SYNs get SYN cookies (patch 0005) whatever
- *                       their listener's backlog; half_open_cookies counts them.
+ *                       all listeners together at most rf_core_bounds.half_open_max: a
+ *                       quarter of --max-flows (RF_HALF_OPEN_FLOWS_SHARE), at least
+ *                       RF_HALF_OPEN_MIN (1024). Past it SYNs get SYN cookies (patch 0005)
+ *                       whatever their listener's backlog; half_open_cookies counts them.
  */
 #include "lwip/priv/tcp_priv.h"
 #include "lwip/tcp.h"
@@ -22,14 +23,22 @@
 
 struct rf_core_bounds rf_core_bounds = {
 	.ooseq_max_pbufs = 65535 / RF_OOSEQ_POOL_SHARE,
-	.half_open_max = RF_HALF_OPEN_MAX,
+	.half_open_max = RF_HALF_OPEN_MIN,
 };
 
+uint32_t
+rf_half_open_max(unsigned int max_flows)
+{
+	unsigned int share = max_flows / RF_HALF_OPEN_FLOWS_SHARE;
+
+	return share > RF_HALF_OPEN_MIN ? share : RF_HALF_OPEN_MIN;
+}
+
 void
-rf_core_bounds_init(unsigned int pool_mbufs)
+rf_core_bounds_init(unsigned int pool_mbufs, unsigned int max_flows)
 {
 	rf_core_bounds.ooseq_max_pbufs = pool_mbufs / RF_OOSEQ_POOL_SHARE;
-	rf_core_bounds.half_open_max = RF_HALF_OPEN_MAX;
+	rf_core_bounds.half_open_max = rf_half_open_max(max_flows);
 }
 
 uint32_t

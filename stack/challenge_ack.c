@@ -9,11 +9,18 @@
  * Linux's tcp_challenge_ack_limit, and its size is drawn at random each second from
  * [limit/2, 3*limit/2): a fixed global budget is itself a side channel (CVE-2016-5696: an
  * off-path attacker spends it and counts the ACKs left to learn whether a connection exists).
+ *
+ * The ACK for a segment outside the receive window (stack/patches/0015 sends it, 0027 asks
+ * LWIP_HOOK_TCP_OOW_ACK_ALLOWED first) is limited the same way, plus per connection: at most
+ * one per RF_OOW_ACK_INTERVAL_MS (500 ms, Linux's tcp_invalid_ratelimit), and each one takes
+ * from the same budget. Duplicate ACKs for out-of-order data inside the window are not
+ * limited (fast retransmit depends on them); they never come here.
  * Time is lwIP's sys_now() (milliseconds from the TSC; a fake clock in tests).
  */
 #include <sodium.h>
 
 #include "lwip/sys.h"
+#include "lwip/tcp.h"
 #include "rf_lwip_hooks.h"
 
 #include "rf_security.h"
@@ -35,6 +42,17 @@ rf_challenge_ack_take(struct rf_challenge_budget *b, uint32_t now_ms, uint32_t l
 	return true;
 }
 
+bool
+rf_oow_ack_take(uint32_t *last_ms, uint32_t now_ms, uint32_t interval_ms)
+{
+	if (*last_ms != 0 && now_ms - *last_ms < interval_ms)
+		return false;
+	*last_ms = now_ms != 0 ? now_ms : 1; /* 0 means never */
+	return true;
+}
+
+uint64_t rf_acks_rate_limited;
+
 static uint32_t
 uniform(uint32_t upper_bound)
 {
@@ -47,7 +65,19 @@ rf__tcp_challenge_ack_allowed(void)
 	static struct rf_challenge_budget budget; /* per process, as lwIP's globals */
 
 	/* randombytes_uniform needs libsodium started; the ISN hook usually did that already */
-	if (rf_isn_init() != 0)
+	if (rf_isn_init() == 0 &&
+	    rf_challenge_ack_take(&budget, sys_now(), RF_CHALLENGE_ACK_LIMIT, uniform))
+		return 1;
+	rf_acks_rate_limited++;
+	return 0;
+}
+
+int
+rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb)
+{
+	if (!rf_oow_ack_take(&pcb->oow_ack_ms, sys_now(), RF_OOW_ACK_INTERVAL_MS)) {
+		rf_acks_rate_limited++;
 		return 0;
-	return rf_challenge_ack_take(&budget, sys_now(), RF_CHALLENGE_ACK_LIMIT, uniform);
+	}
+	return rf__tcp_challenge_ack_allowed();
 }

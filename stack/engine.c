@@ -60,7 +60,8 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	rc = rf_pools_create(&s->pools, conf->pkt_mbufs, sizeof(struct rf_mbuf_priv));
 	if (rc != 0)
 		return rc;
-	rf_core_bounds_init(conf->pkt_mbufs); /* per-core bounds from the pool (rf_security.h) */
+	/* per-core bounds from the pool and --max-flows (rf_security.h) */
+	rf_core_bounds_init(conf->pkt_mbufs, conf->max_flows);
 
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];

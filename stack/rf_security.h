@@ -73,11 +73,26 @@ struct rf_challenge_budget {
 bool rf_challenge_ack_take(struct rf_challenge_budget *b, uint32_t now_ms, uint32_t limit,
 			   uint32_t (*rnd)(uint32_t upper_bound));
 
+/* The ACK for a segment outside the receive window (stack/patches/0027): at most one per
+ * RF_OOW_ACK_INTERVAL_MS per connection (Linux's tcp_invalid_ratelimit), each also from the
+ * challenge-ACK budget. */
+#define RF_OOW_ACK_INTERVAL_MS 500
+
+/* true when a connection whose last such ACK went out at *last_ms (0: never) may send one at
+ * now_ms, which then becomes *last_ms; false within interval_ms of the last one. */
+bool rf_oow_ack_take(uint32_t *last_ms, uint32_t now_ms, uint32_t interval_ms);
+
+/* ACKs not sent for a rate limit: challenge ACKs over the budget, out-of-window ACKs within
+ * the interval or over the budget (struct rf_stats' acks_rate_limited). */
+extern uint64_t rf_acks_rate_limited;
+
 /* Per-core bounds (bounds.c). Out-of-order data of all connections may hold at most
- * 1/RF_OOSEQ_POOL_SHARE of the packet pool; at most RF_HALF_OPEN_MAX half-open connections
- * exist over all listeners (4 full backlogs), SYNs beyond get cookies. */
+ * 1/RF_OOSEQ_POOL_SHARE of the packet pool; half-open connections over all listeners at most
+ * 1/RF_HALF_OPEN_FLOWS_SHARE of --max-flows, and never fewer than RF_HALF_OPEN_MIN (4 full
+ * backlogs); SYNs beyond get cookies. */
 #define RF_OOSEQ_POOL_SHARE 4
-#define RF_HALF_OPEN_MAX 1024
+#define RF_HALF_OPEN_FLOWS_SHARE 4
+#define RF_HALF_OPEN_MIN 1024
 
 struct rf_core_bounds {
 	uint32_t ooseq_max_pbufs;   /* bound on tcp_ooseq_pbufs_total (stack/patches/0016) */
@@ -87,8 +102,12 @@ struct rf_core_bounds {
 };
 extern struct rf_core_bounds rf_core_bounds; /* one lwIP per process, like lwIP's globals */
 
-/* Sets the bounds for a packet pool of pool_mbufs (the stack calls it at start-up). */
-void rf_core_bounds_init(unsigned int pool_mbufs);
+/* Sets the bounds for a packet pool of pool_mbufs and max_flows flows (--max-flows; the
+ * stack calls it at start-up). */
+void rf_core_bounds_init(unsigned int pool_mbufs, unsigned int max_flows);
+
+/* The per-core bound on half-open connections for max_flows flows. */
+uint32_t rf_half_open_max(unsigned int max_flows);
 
 /* The pbufs a connection holding flow_held may queue, when all hold core_held. */
 uint32_t rf_ooseq_limit(uint32_t flow_max, uint32_t flow_held, uint32_t core_held,

@@ -68,6 +68,7 @@ struct rf_stack_conf {
 	struct rte_ether_addr mac; /* used when mac_set */
 	bool mac_set;
 	unsigned int pkt_mbufs; /* packet pool size */
+	unsigned int max_flows; /* --max-flows: sizes the per-core half-open bound */
 	bool force_copy;        /* send by copying even where the device could chain (benchmarks) */
 	bool embedded;          /* the process runs on the embedded default (tap rf0) */
 	const char *impair;     /* NULL, or an impairment spec for every port (drivers/impair.c) */

@@ -115,6 +115,9 @@
 /* RFC 5961 section 7: challenge ACKs within a per-process budget of about 1000 a second
  * (stack/challenge_ack.c); the hook point is added to lwIP by stack/patches/0003. */
 #define LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED(pcb) rf__tcp_challenge_ack_allowed()
+/* ... and the ACK to a segment outside the receive window: at most one per 500 ms per
+ * connection, each from the same budget (stack/patches/0027). */
+#define LWIP_HOOK_TCP_OOW_ACK_ALLOWED(pcb) rf__tcp_oow_ack_allowed(pcb)
 
 /* Out-of-order data per flow. Every queued out-of-order segment pins the mbuf it arrived in:
  * one 4 KiB element of the core's packet pool (drivers/pool.c; 65535 elements by default,
@@ -143,8 +146,9 @@
  * Unpatched lwIP ignores all SYNs for up to 20 s (TCP_SYN_RCVD_TIMEOUT) instead. */
 #define LWIP_HOOK_TCP_SYNCOOKIE_MAKE rf__tcp_syncookie_make
 #define LWIP_HOOK_TCP_SYNCOOKIE_CHECK rf__tcp_syncookie_check
-/* ... and across listeners: at most RF_HALF_OPEN_MAX (1024) half-open pcbs per core; SYNs
- * beyond get cookies whatever their listener's backlog (stack/bounds.c, patch 0017). */
+/* ... and across listeners: at most a quarter of --max-flows (at least 1024) half-open pcbs
+ * per core; SYNs beyond get cookies whatever their listener's backlog (stack/bounds.c,
+ * patch 0017). */
 #define LWIP_HOOK_TCP_HALF_OPEN_FULL(lpcb) rf__tcp_half_open_full(lpcb)
 /* Answering spoofed on-link sources costs one ARP request each (one transmitted frame per
  * SYN). At most this many requests a second go out for new ARP entries (stack/patches/0008);

@@ -7,6 +7,10 @@
  *   LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED rf__tcp_challenge_ack_allowed (stack/challenge_ack.c):
  *                                       the RFC 5961 section 7 budget; the hook itself is
  *                                       added to lwIP by stack/patches/0003
+ *   LWIP_HOOK_TCP_OOW_ACK_ALLOWED       rf__tcp_oow_ack_allowed (stack/challenge_ack.c): the
+ *                                       ACK to an out-of-window segment, at most one per
+ *                                       500 ms per connection, within the same budget; hook
+ *                                       added by stack/patches/0027
  *   LWIP_HOOK_TCP_SYNCOOKIE_MAKE/_CHECK rf__tcp_syncookie_make/_check (stack/syncookie.c):
  *                                       SYN cookies for a full listen backlog; hooks added
  *                                       by stack/patches/0005
@@ -37,6 +41,10 @@ u32_t rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *
 
 /* 1 when one more challenge ACK may be sent now, 0 when this second's budget is spent. */
 int rf__tcp_challenge_ack_allowed(void);
+
+struct tcp_pcb;
+/* 1 when pcb may answer a segment outside its receive window with an ACK now. */
+int rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb);
 
 /* The cookie (our initial sequence number) for a SYN with sequence number client_isn; *mss
  * in: the client's effective MSS, out: the MSS to announce (what the cookie encodes). */

@@ -23,6 +23,8 @@ loop is bounded.
                                   past the window: ignored (stack/patches/0015), the data is
                                   retransmitted
     peer.py challenge-rate N      N in-window RSTs, 20,000 a second: challenge ACKs counted
+    peer.py oow-rate N            N ACKs 1 GiB past the window, 20,000 a second: the stack's
+                                  ACKs in answer counted (stack/patches/0027: one per 500 ms)
     peer.py flood-build N FILE [control]   N SYN frames from spoofed 198.18.0.10-250 (IPv6:
                                   2001:2::1:0-ffff), into FILE (control: addressed to
                                   198.18.0.99 or 2001:2::99, dropped at IP)
@@ -548,6 +550,31 @@ def challenge_rate(n):
         fail("after the RST burst the flow echoed %r" % got)
 
 
+def oow_rate(n):
+    """Patch 0027: N blind ACKs with a sequence number 1 GiB past the window of a kernel
+    connection. Each would get an ACK back (RFC 9293 3.10.7.4); rate-limited to one per
+    500 ms per connection. The flow still echoes afterwards."""
+    w = Wire()
+    k = KernelConn(w)
+    frames = [w.tcp(KERNEL_IP, k.port, seq_add(k.rcv_nxt, (1 << 30) + i), k.snd_nxt, "A")
+              for i in range(n)]
+    t0 = time.monotonic()
+    sent = w.send_all(frames, 10, rate=20000)
+    t1 = time.monotonic()
+    acks = [a for a in k.challenge_acks(1) if a.ack == k.rcv_nxt]
+    # one per started 500 ms of the burst (plus the stack's queue), and one at its start
+    allowed = int((t1 - t0 + 0.2) / 0.5) + 2
+    print("oow-rate: %d out-of-window ACKs sent in %.3f s; %d ACKs in answer (at most %d "
+          "allowed: one per 500 ms)" % (sent, t1 - t0, len(acks), allowed))
+    if sent < n:
+        fail("only %d of %d segments could be sent" % (sent, n))
+    if len(acks) > allowed or not acks:
+        fail("%d ACKs for %d out-of-window segments" % (len(acks), sent))
+    got = k.exchange(b"survived")
+    if got != b"survived":
+        fail("after the out-of-window burst the flow echoed %r" % got)
+
+
 def flood_build(n, path, control=False):
     """Writes n SYN frames from spoofed 198.18.0.10-250 (IPv6: 2001:2::1:0-ffff; on-link
     addresses nobody answers ARP or neighbour solicitation for), random ports and sequence
@@ -798,6 +825,8 @@ def main(argv):
         isn(int(argv[2]))
     elif len(argv) == 3 and argv[1] == "challenge-rate":
         challenge_rate(int(argv[2]))
+    elif len(argv) == 3 and argv[1] == "oow-rate":
+        oow_rate(int(argv[2]))
     elif len(argv) == 4 and argv[1] == "flood-build":
         flood_build(int(argv[2]), argv[3])
     elif len(argv) == 5 and argv[1] == "flood-build" and argv[4] == "control":
