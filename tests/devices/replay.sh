@@ -16,9 +16,12 @@
 #   - every frame of rx.pcap was taken in, both times
 #   - the two replays' answers are identical byte for byte (deterministic; IPv6 frames, the
 #     stack's own start-up chatter sent after random delays, are counted, not compared)
-#   - the replay's answers are the recorded ones, byte for byte: with the recorded ISN the
-#     recorded ACKs are acceptable, so the stack follows the session (echoes, the RST to
-#     the closed port, nothing after the client's reset)
+#   - the replay's answers are the recorded ones: with the recorded ISN the recorded ACKs are
+#     acceptable, so the stack follows the session (echoes, the RST to the closed port,
+#     nothing after the client's reset). Compared without pure ACKs (replay_tool.py
+#     significant(): while recording, timing decides whether a segment is acknowledged alone
+#     or with the echo; a loaded machine added one here); how many frames were identical
+#     byte for byte is printed
 #   - control: a replay with another seed (8) diverges from the recording after its
 #     SYN-ACK (the recorded ACK does not acknowledge that ISN: the stack answers with RST),
 #     which shows the seed is what makes the replay follow the capture
@@ -142,7 +145,7 @@ match() {
 	return "$st"
 }
 rf_say "recorded answers vs replay 1:"
-rf_check "the replay answered exactly as the recorded session did (every frame, byte for byte)" match 1
+rf_check "the replay answered as the recorded session did (every answer but pure ACKs: flags, seq, ack, payload)" match 1
 
 # The control: another seed, another ISN; the recorded handshake ACK is then unacceptable.
 diverges() {
@@ -157,5 +160,5 @@ diverges() {
 rf_check "control: with seed 8 the replay diverges (new ISN, recorded ACK answered with RST)" diverges
 
 keep
-rf_say "ROW net_pcap replay | ${caps:-capabilities not logged} | $(field rx_frames) recorded frames replayed twice (+ $(field fillers) fillers), $(field tx_frames) answers identical to the recording | replay, not a rate"
+rf_say "ROW net_pcap replay | ${caps:-capabilities not logged} | $(field rx_frames) recorded frames replayed twice (+ $(field fillers) fillers), the $(field tx_frames) recorded answers reproduced | replay, not a rate"
 rf_finish
