@@ -438,10 +438,13 @@ def build():
                                            hlim=255))],
        watch="tcp6 %d" % p, counts=["dropped+1"])
     p = next(port)
-    v6("icmpv6-neighbour-solicitation-option-length-zero", "a neighbour solicitation whose "
-       "option has length 0 and ends the frame (RFC 4861: discard)",
-       [eth6(ipv6(icmp6(135, 0, b"\0" * 4 + STACK_IP6 + bytes([1, 0])), nh=58, hlim=255))],
-       expect="any", watch="tcp6 %d" % p)
+    other = bytes.fromhex("20010002000000000000000000000099")
+    v6("icmpv6-neighbour-solicitation-option-length-zero", "a neighbour solicitation from an "
+       "address the stack has no entry for, whose source link-layer address option has "
+       "length 0 and ends the frame (RFC 4861: discard; lwIP 2.1.3 took the 6 bytes past the "
+       "frame for the address, stack/patches/0028)",
+       [eth6(ipv6(icmp6(135, 0, b"\0" * 4 + STACK_IP6 + bytes([1, 0]), src=other), nh=58,
+                  src=other, hlim=255))], watch="tcp6 %d" % p, counts=["dropped+1"])
     p = next(port)
     v6("icmpv6-neighbour-advertisement-truncated", "a neighbour advertisement of 12 bytes",
        [eth6(ipv6(icmp6(136, 0, bytes([0x60, 0, 0, 0]) + PEER_IP6[:4]), nh=58, hlim=255))],
