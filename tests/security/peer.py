@@ -418,10 +418,11 @@ def ooseq():
         return w.tcp(FAKE_IP, c.sport, seq_add(n0, off), c.rcv_nxt, "A",
                      data[off % 256:off % 256 + length])
 
-    frames = [at(1460, 1460), at(win - 500, 1000), at(win - 500, 1400)]
+    mss = 1440 if V6 else 1460  # IPv6's header is 20 bytes longer: 1500-byte frames either way
+    frames = [at(mss, mss), at(win - 500, 1000), at(win - 500, 1400)]
     off = 0
     while off < win - 500:
-        n = min(1460, win - 500 - off)
+        n = min(mss, win - 500 - off)
         frames.append(at(off, n))
         off += n
     w.send_all(frames, 5, rate=20000)
