@@ -58,6 +58,7 @@ static int opt_impair(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg);
 static int opt_isn_seed(struct rf_app *app, const char *v, void *arg);
+static int opt_mtu(struct rf_app *app, const char *v, void *arg);
 
 /* --help is handled by the parser itself and listed last in the help text. */
 static const struct rf_app_option common_options[] = {
@@ -85,6 +86,10 @@ static const struct rf_app_option common_options[] = {
 	 "N processes, one per core, each with its own stack and queue pair of every port "
 	 "(root: hugepages; --mbufs and --max-flows per core; docs/scaling.md; default 1)",
 	 opt_cores},
+	{"mtu", "BYTES",
+	 "MTU of every port, 1280..65000, up to the device's maximum (docs/devices.md); TCP "
+	 "segments follow it up to 8960 bytes (default: the device's, 1500 on virtual devices)",
+	 opt_mtu},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
 	{"impair", "SPEC",
 	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "
@@ -402,6 +407,18 @@ opt_mbufs(struct rf_app *app, const char *v, void *arg)
 	if (rf_app_parse_u64(app, v, 1, MAX_MBUFS, &n) < 0)
 		return -1;
 	app->cfg.mbufs = (unsigned int)n;
+	return 0;
+}
+
+static int
+opt_mtu(struct rf_app *app, const char *v, void *arg)
+{
+	uint64_t n;
+
+	(void)arg;
+	if (rf_app_parse_u64(app, v, RF_MTU_MIN, RF_MTU_MAX, &n) < 0)
+		return -1;
+	app->cfg.mtu = (unsigned int)n;
 	return 0;
 }
 

@@ -10,8 +10,17 @@
  * pairs (with RSS over TCP where the device offers it) and starts the device; every process,
  * the primary included, then owns queue pair `core` (port->queue) and steers what it receives
  * (drivers/rss.c). Secondary processes only attach: the device is the primary's to stop.
+ *
+ * MTU (--mtu): set before the device starts. A frame longer than one packet buffer's data
+ * room (about 3.7 KiB: drivers/pool.c) is received scattered over several mbufs, so the
+ * device must offer RX scatter (which is then turned on). DPDK 22.11's net_tap and net_memif
+ * state a fixed longest frame (1522 and 1518 bytes) that is not theirs: net_tap's limit is its
+ * kernel interface's MTU, which rawflow sets itself, and net_memif chains its buffers both
+ * ways and has no MTU of its own (the peer must use the same one); for these two the
+ * device's max_mtu is the bound, for the others what ethdev accepts.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -66,6 +75,69 @@ read_caps(struct rf_port *port, struct rte_eth_dev_info *info, struct rte_eth_co
 	return 0;
 }
 
+/* net_tap and net_memif carry frames longer than the frame limit their dev_info states. */
+static bool
+mtu_beyond_ethdev(const struct rte_eth_dev_info *info)
+{
+	return strcmp(info->driver_name, "net_memif") == 0;
+}
+
+/* The largest MTU the device takes: its max_mtu, and for the others also what ethdev's check
+ * of the frame length (MTU + the device's overhead <= max_rx_pktlen) lets through. */
+static uint32_t
+max_mtu(const struct rte_eth_dev_info *info)
+{
+	uint32_t over = info->max_mtu != UINT16_MAX && info->max_rx_pktlen > info->max_mtu
+				? info->max_rx_pktlen - info->max_mtu
+				: RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN;
+
+	if (mtu_beyond_ethdev(info) || info->max_rx_pktlen <= over)
+		return info->max_mtu;
+	return RTE_MIN((uint32_t)info->max_mtu, info->max_rx_pktlen - over);
+}
+
+/* --mtu, before configure: checks it against the device and asks for RX scatter when a frame
+ * does not fit one packet buffer. */
+static int
+check_mtu(struct rf_port *port, const struct rte_eth_dev_info *info, struct rte_eth_conf *conf,
+	  struct rte_mempool *pool, uint16_t mtu)
+{
+	uint32_t frame = (uint32_t)mtu + RTE_ETHER_HDR_LEN + RTE_ETHER_CRC_LEN + RTE_VLAN_HLEN;
+	uint32_t room = rte_pktmbuf_data_room_size(pool) - RTE_PKTMBUF_HEADROOM;
+
+	if (mtu > max_mtu(info) || mtu < info->min_mtu) {
+		fprintf(stderr, "port %u (%s): --mtu %u: the device takes %u..%u\n", port->id,
+			port->name, mtu, info->min_mtu, max_mtu(info));
+		return -EINVAL;
+	}
+	if (frame <= room || strcmp(info->driver_name, "net_memif") == 0)
+		return 0; /* memif chains received frames whatever the offloads say */
+	if (!(info->rx_offload_capa & RTE_ETH_RX_OFFLOAD_SCATTER)) {
+		fprintf(stderr, "port %u (%s): --mtu %u: a %u-byte frame does not fit one %u-byte "
+				"packet buffer, and the device cannot receive a frame into several "
+				"(no RX scatter)\n",
+			port->id, port->name, mtu, frame, room);
+		return -ENOTSUP;
+	}
+	conf->rxmode.offloads |= RTE_ETH_RX_OFFLOAD_SCATTER;
+	return 0;
+}
+
+/* --mtu, after configure and before start. */
+static int
+set_mtu(struct rf_port *port, const struct rte_eth_dev_info *info, uint16_t mtu)
+{
+	int rc;
+
+	if (strcmp(info->driver_name, "net_memif") == 0)
+		return 0;
+	rc = rte_eth_dev_set_mtu(port->id, mtu);
+	if (rc != 0)
+		fprintf(stderr, "port %u (%s): the device refused --mtu %u: %s\n", port->id,
+			port->name, mtu, strerror(-rc));
+	return rc;
+}
+
 /* PMDs whose secondary processes attach without receiving or sending (DPDK 22.11):
  * net_af_packet ("TODO: request info from primary to set up Rx and Tx"). */
 static bool
@@ -113,7 +185,7 @@ configure(struct rf_port *port, struct rte_eth_dev_info *info, struct rte_eth_co
 
 int
 rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint16_t cores,
-	      uint16_t core)
+	      uint16_t core, uint16_t mtu)
 {
 	struct rte_eth_dev_info info;
 	struct rte_eth_conf conf;
@@ -144,10 +216,15 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint1
 			id, port->name, info.driver_name);
 		return -ENOTSUP;
 	}
+	rc = mtu != 0 ? check_mtu(port, &info, &conf, pool, mtu) : 0;
+	if (rc != 0)
+		return rc;
 
 	for (uint16_t q = 0; primary && q < queues; q++) {
 		if (q == 0) {
 			rc = configure(port, &info, &conf, queues, &rss, &nb_rxd, &nb_txd);
+			if (rc == 0 && mtu != 0)
+				rc = set_mtu(port, &info, mtu);
 			if (rc != 0)
 				return rc;
 		}
@@ -166,7 +243,9 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint1
 		return rc;
 	}
 	rte_eth_macaddr_get(id, &port->mac);
-	if (rte_eth_dev_get_mtu(id, &port->mtu) != 0)
+	if (mtu != 0)
+		port->mtu = mtu;
+	else if (rte_eth_dev_get_mtu(id, &port->mtu) != 0)
 		port->mtu = RTE_ETHER_MTU;
 	if (cores > 1) {
 		rc = rf_steer_create(port, cores, core, rss, pool);
@@ -176,15 +255,17 @@ rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint1
 
 	/* What differs between devices, as this one stated it: the device suite prints it */
 	RF_LOG(INFO, drivers,
-	       "port %u (%s): %u rx / %u tx descriptors, mtu %u (max %u), tx offloads:%s (max %u segs%s)%s%s, rx offloads:%s%s, queue pairs %u (device: %u rx / %u tx)\n",
-	       id, port->name, nb_rxd, nb_txd, port->mtu, info.max_mtu,
+	       "port %u (%s): %u rx / %u tx descriptors, mtu %u (max %u), tx offloads:%s (max %u segs%s)%s%s, rx offloads:%s%s%s, queue pairs %u (device: %u rx / %u tx)\n",
+	       id, port->name, nb_rxd, nb_txd, port->mtu, max_mtu(&info),
 	       port->caps.tx_multiseg ? " multi-seg" : "", port->caps.tx_max_segs,
 	       info.tx_desc_lim.nb_mtu_seg_max == 0 || info.tx_desc_lim.nb_mtu_seg_max == UINT16_MAX
 		       ? ", assumed" : "",
 	       port->caps.tx_ipv4_cksum ? " ipv4-cksum" : "",
 	       port->caps.tx_tcp_cksum ? " tcp-cksum" : "",
 	       port->caps.rx_ipv4_cksum ? " ipv4-cksum" : "",
-	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "", queues, info.max_rx_queues,
+	       port->caps.rx_tcp_cksum ? " tcp-cksum" : "",
+	       conf.rxmode.offloads & RTE_ETH_RX_OFFLOAD_SCATTER ? " scatter" : "", queues,
+	       info.max_rx_queues,
 	       info.max_tx_queues);
 	return 0;
 }

@@ -55,6 +55,9 @@ int rf_tap_kernel_setup6(const char *ifname, const uint8_t ip6[16]);
  * it up). net_tap gives the kernel interface the PMD's own MAC,
  * so both ends would derive the same IPv6 link-local address (and fail DAD). */
 int rf_tap_kernel_set_mac(const char *ifname, const struct rte_ether_addr *mac);
+/* Sets the MTU of the kernel interface with index `ifindex` (a net_tap port's); 0 or a
+ * negative errno. */
+int rf_tap_set_mtu(unsigned int ifindex, uint16_t mtu);
 
 /* ---- pools ----------------------------------------------------------------------------- */
 
@@ -128,9 +131,11 @@ uint16_t rf_port_count(void);
 /* Configures and starts port `id` with one queue pair, RX into `pool`. Logs what it chose.
  * With several cores (cores > 1), the primary process configures `cores` queue pairs (device
  * RSS where offered) and every process owns queue `core`, with steering (drivers/rss.c);
- * a secondary process only attaches to what the primary set up. */
+ * a secondary process only attaches to what the primary set up. mtu 0 keeps the device's
+ * MTU; else the port is set to it before it starts (receiving scattered frames where one no
+ * longer fits a packet buffer), or setup fails with a line that says why. */
 int rf_port_setup(struct rf_port *port, uint16_t id, struct rte_mempool *pool, uint16_t cores,
-		  uint16_t core);
+		  uint16_t core, uint16_t mtu);
 void rf_port_close(struct rf_port *port);
 /* Fills port->stats' device-side counters (rx_missed, rx_nombuf) from the device. */
 void rf_port_read_stats(struct rf_port *port);

@@ -4,7 +4,8 @@
  * With the embedded default the "wire" is net_tap's rf0 interface, whose other end is the
  * kernel of the same network namespace. So that `ping 198.18.0.2` works with no other step,
  * the program gives rf0 the kernel-side address (198.18.0.1/24 by default) and brings it up,
- * with the same ioctls `ip addr add` and `ip link set up` use.
+ * with the same ioctls `ip addr add` and `ip link set up` use. With --mtu, any net_tap port's
+ * kernel interface gets the MTU (`ip link set mtu`): its MTU is the device's (drivers/port.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -118,6 +119,25 @@ rf_tap_kernel_setup6(const char *ifname, const uint8_t ip6[16])
 	if (fd < 0)
 		return -errno;
 	if (ioctl(fd, SIOCSIFADDR, &req) != 0 && errno != EEXIST)
+		rc = -errno;
+	close(fd);
+	return rc;
+}
+
+int
+rf_tap_set_mtu(unsigned int ifindex, uint16_t mtu)
+{
+	struct ifreq ifr;
+	int fd, rc = 0;
+
+	memset(&ifr, 0, sizeof(ifr));
+	if (if_indextoname(ifindex, ifr.ifr_name) == NULL)
+		return -errno;
+	fd = socket(AF_INET, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return -errno;
+	ifr.ifr_mtu = mtu;
+	if (ioctl(fd, SIOCSIFMTU, &ifr) != 0)
 		rc = -errno;
 	close(fd);
 	return rc;

@@ -148,6 +148,11 @@ config_stack(const struct rf_config *cfg, struct rf_stack_conf *sc)
 							 : RF_MAX_FLOWS_DEFAULT);
 	sc->max_flows = cfg != NULL && cfg->max_flows ? cfg->max_flows : RF_MAX_FLOWS_DEFAULT;
 	sc->force_copy = cfg != NULL && cfg->force_copy;
+	if (cfg != NULL && cfg->mtu != 0 && (cfg->mtu < RF_MTU_MIN || cfg->mtu > RF_MTU_MAX)) {
+		fprintf(stderr, "MTU %u is out of range %u..%u\n", cfg->mtu, RF_MTU_MIN, RF_MTU_MAX);
+		return RF_EINVAL;
+	}
+	sc->mtu = cfg != NULL ? (uint16_t)cfg->mtu : 0;
 	sc->pcap = cfg != NULL ? cfg->pcap : NULL;
 	sc->pcap_snaplen = cfg != NULL ? cfg->pcap_snaplen : 0;
 	if (cfg != NULL && cfg->impair != NULL) {

@@ -118,7 +118,17 @@ struct rf_config {
 				 returns in each (rf_loop_core() says which); the calling process
 				 waits for them and exits. Needs root (hugepages); mbufs and
 				 max_flows apply to each core */
+	unsigned int mtu;     /* MTU of every port, RF_MTU_MIN..RF_MTU_MAX; 0: the device's (1500
+				 for every virtual device). Set before the device starts; above
+				 what the device takes, rf_loop_create() fails (RF_EINVAL) after a
+				 line saying why (docs/devices.md lists each device's maximum).
+				 TCP segments follow it up to 8960 bytes of payload (MTU 9000) */
 };
+
+/* --mtu bounds: IPv6's minimum link MTU; a frame's length (Ethernet header and VLAN tags
+ * included) must fit lwIP's 16-bit packet length. */
+#define RF_MTU_MIN 1280
+#define RF_MTU_MAX 65000
 
 /* Most cores (struct rf_config's cores). */
 #define RF_MAX_CORES_CONFIG 16

@@ -66,7 +66,7 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 	for (uint16_t i = 0; i < nports; i++) {
 		struct rf_iface *ifc = &s->ifs[i];
 
-		rc = rf_port_setup(&ifc->port, i, s->pools.pkt, conf->cores, conf->core);
+		rc = rf_port_setup(&ifc->port, i, s->pools.pkt, conf->cores, conf->core, conf->mtu);
 		if (rc != 0)
 			goto fail;
 		s->nports++;

@@ -75,6 +75,7 @@ struct rf_stack_conf {
 	const char *pcap;       /* NULL, or a pcapng file capturing every port both ways */
 	uint32_t pcap_snaplen;  /* bytes kept per captured frame; 0: whole frames */
 	uint16_t cores, core;   /* --cores: processes in all, and this one's queue pair; 0: one */
+	uint16_t mtu;           /* every port's MTU (--mtu); 0: each device's own */
 };
 
 struct rf_iface {

@@ -75,7 +75,13 @@
 
 /* ---- TCP ------------------------------------------------------------------------------- */
 #define LWIP_TCP 1
-#define TCP_MSS 1460
+/* The largest MSS (MTU 9000 less 40): with TCP_CALCULATE_EFF_SEND_MSS (below) lwIP advertises
+ * and sends min(TCP_MSS, netif MTU - 40), so the segment size follows --mtu (1460 on a 1500
+ * link) and stops at 8960 above 9000. SYN cookies (stack/syncookie.c) encode 1460 at most. */
+#define TCP_MSS 8960
+/* Window updates once 4 x 1460 bytes have reopened, as when TCP_MSS was 1460 (lwIP derives
+ * 4 * TCP_MSS, 35840 bytes, which would delay them on every 1500-byte link). */
+#define TCP_WND_UPDATE_THRESHOLD (4 * 1460)
 #define LWIP_WND_SCALE 1
 #define TCP_RCV_SCALE 7
 /* Receive window and send buffer per flow. Received bytes sit in mbufs (about 1.5x their

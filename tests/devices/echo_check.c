@@ -3,7 +3,7 @@
  * the peer is another rawflow process (net_memif, net_vhost + net_virtio_user).
  *
  *   echo_check [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]
- *              [--timeout S] [--inflight N] [--linger S] [--hold]
+ *              [--timeout S] [--inflight N] [--linger S] [--hold] [--mtu N]
  *
  * It connects to an echo server (rf-echo), writes --bytes bytes of a deterministic pattern,
  * half-closes (rf_flow_close: FIN after the data, reads go on), reads everything back and
@@ -330,12 +330,13 @@ usage(FILE *out, const char *prog)
 {
 	fprintf(out,
 		"usage: %s [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]\n"
-		"          [--timeout S] [--inflight N] [--linger S] [--hold]\n"
+		"          [--timeout S] [--inflight N] [--linger S] [--hold] [--mtu N]\n"
 		"  --bytes     bytes to send and read back (default 32 MiB; k, m suffixes)\n"
 		"  --timeout   seconds for the whole check (default 60)\n"
 		"  --inflight  bytes written but not yet in TCP's send queue (default 1m)\n"
 		"  --linger    seconds the loop runs on after the close (default 1)\n"
-		"  --hold      then keep the link up until SIGINT/SIGTERM (the peer leaves first)\n",
+		"  --hold      then keep the link up until SIGINT/SIGTERM (the peer leaves first)\n"
+		"  --mtu       the port's MTU (struct rf_config's mtu; default the device's)\n",
 		prog);
 }
 
@@ -428,6 +429,8 @@ main(int argc, char **argv)
 				fprintf(stderr, "%s: --linger: bad number \"%s\"\n", argv[0], v);
 				return 2;
 			}
+		} else if (strcmp(o, "--mtu") == 0) {
+			cfg.mtu = (unsigned int)strtoul(v, NULL, 10);
 		} else if (strcmp(o, "--timeout") == 0) {
 			timeout_s = strtod(v, NULL);
 			if (!(timeout_s > 0)) {

@@ -68,6 +68,11 @@ rejected "unknown option --bogus" 'bogus' 2 --bogus
 rejected "--ip 300.1.2.3/24 (octet out of range)" '300\.1\.2\.3' 2 --ip 300.1.2.3/24
 rejected "--ip abc (not an address)" 'abc' 2 --ip abc
 rejected "--ip 198.18.0.2/33 (prefix too long)" '198\.18\.0\.2/33|/33|prefix' 2 --ip 198.18.0.2/33
+rejected "--mtu 100 (below IPv6's 1280)" '--mtu: 100 is out of range 1280\.\.65000' 2 --mtu 100
+rejected "--mtu 70000 (above 65000)" '--mtu: 70000 is out of range 1280\.\.65000' 2 --mtu 70000
+# within range but above what the device takes: DPDK starts, the port set-up says why
+rejected "--mtu 9000 on the embedded net_tap (takes at most 1504)" \
+	'--mtu 9000: the device takes [0-9]+\.\.1504' 0 --mtu 9000
 
 # An address without a prefix length may be accepted (a default prefix) or rejected; either
 # way the program must behave: reject it with a line naming it, or come up and exit 0 on SIGINT.
