@@ -30,8 +30,9 @@
 #   rtt                 the 1-connection point's p50 (the round trip).
 #   latency_under_load  open loop at 50% of Linux's measured 64-connection rate, 64
 #                       connections: p99 (rf-load --rate vs kload --rate).
-#   bulk                one flow, MTU 1500: rf-iperf --client -> rf-iperf vs iperf3 -c ->
-#                       iperf3 -s. Gbit/s and busy cycles per byte (both ends).
+#   bulk                one flow, MTU 1500 and 9000: rf-iperf --client -> rf-iperf (memif;
+#                       --mtu 9000, bsize=9216) vs iperf3 -c -> iperf3 -s (veth at the MTU).
+#                       Gbit/s and busy cycles per byte (both ends).
 #   short_flows         connect, 64 B request, 64 B answer, close; 16 slots; connections/s.
 #   idle_conns          16 connections of 64 B echo next to 0 / 10 k (full: also 1 k) idle
 #                       connections: rf-echo on net_tap vs kecho over veth, kernel clients
@@ -156,6 +157,7 @@ LSRV=198.18.1.1
 
 # ---- helpers --------------------------------------------------------------------------------
 memif_n=0
+memif_extra='' # more devargs (",bsize=9216": buffers that hold a jumbo frame, docs/devices.md)
 # memif_eal VAR ROLE CPU: EAL arguments of one end of a fresh memif link (server: a new socket
 # name; client: the latest server's).
 memif_eal() {
@@ -163,7 +165,7 @@ memif_eal() {
 	[ "$_role" = server ] && memif_n=$((memif_n + 1))
 	local -n _arr=$1
 	_arr=(--no-huge --no-pci --no-shconf -m 512 -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
-		--vdev="net_memif0,role=$_role,socket=$RF_TMP/memif-$memif_n.sock" --)
+		--vdev="net_memif0,role=$_role,socket=$RF_TMP/memif-$memif_n.sock$memif_extra" --)
 }
 MEMIF_DEVARGS="net_memif0,role=server|client,socket=<tmp>/memif-N.sock (abstract); EAL --no-huge --no-pci --no-shconf -m 512 -l <cpu>"
 
@@ -468,9 +470,14 @@ scenario_idle() {
 }
 
 # ---- bulk -----------------------------------------------------------------------------------
+# scenario_bulk [MTU]: at 1500 (default) as the devices come; at 9000 rf-iperf's memif link with
+# --mtu 9000 (and memif buffers that hold a frame) against the veth at MTU 9000; profiled at
+# 1500 only.
 scenario_bulk() {
-	local i s spid ipid rc eal=() wrap=() point="1 flow, MTU 1500"
-	rf_say "== bulk: one flow for ${bulk_t}s"
+	local i s spid ipid rc eal=() wrap=() mtu=${1:-1500} point="1 flow, MTU ${1:-1500}" mtuopt=()
+	[ "$mtu" = 1500 ] || { mtuopt=(--mtu "$mtu"); memif_extra=,bsize=9216; }
+	ip -n "$lsrv" link set rfbv0 mtu "$mtu" && ip -n "$lcli" link set rfbv1 mtu "$mtu"
+	rf_say "== bulk: one flow for ${bulk_t}s, MTU $mtu"
 	rf_start ipid "$lsrv" iperf3-server.log taskset -c "$cpu0" iperf3 -s -B "$LSRV"
 	if ! wait_listen "$lsrv" "$LSRV:5201" 10 "$ipid"; then
 		rf_fail "iperf3 -s started"
@@ -483,18 +490,18 @@ scenario_bulk() {
 				memif_eal eal server "$cpu0"
 				rm -f "$RF_TMP/iperf-srv.json" "$RF_TMP/iperf-cli.json"
 				rf_start spid "$mns" rf-iperf.log "$iperf_bin" "${eal[@]}" --ip 198.18.2.1/24 \
-					--stats "$RF_TMP/iperf-srv.json"
+					"${mtuopt[@]}" --stats "$RF_TMP/iperf-srv.json"
 				if wait_line rf-iperf.log '^rf-iperf: .* \| flows' 30 "$spid"; then
 					# The last round profiles the receiving server (client start-up ~1 s) and
 					# the sending client (its whole run).
 					wrap=()
-					if [ "$i" = "$runs" ] && [ "$perf_s" != 0 ] && command -v perf >/dev/null; then
+					if [ "$i" = "$runs" ] && [ "$perf_s" != 0 ] && [ "$mtu" = 1500 ] && command -v perf >/dev/null; then
 						perf_start rf-iperf "$spid" $((bulk_t + 1))
 						wrap=(perf record -q -e cpu-clock -g -o "$RF_TMP/perf-rf-iperf-client.data" --)
 					fi
 					memif_eal eal client "$cpu1"
 					rf_timeout "$(bound "$bulk_t")" "${wrap[@]}" ip netns exec "$mns" "$iperf_bin" "${eal[@]}" \
-						--ip 198.18.2.2/24 --client 198.18.2.1 --time "$bulk_t" --quiet \
+						--ip 198.18.2.2/24 "${mtuopt[@]}" --client 198.18.2.1 --time "$bulk_t" --quiet \
 						--stats "$RF_TMP/iperf-cli.json" </dev/null >"$RF_TMP/iperf-cli.out" \
 						2>"$RF_TMP/iperf-cli.err"
 				fi
@@ -514,8 +521,8 @@ scenario_bulk() {
 		done
 	done
 	rf_stop "$ipid" rc
-	collect skip "$raw" bulk "1 flow, MTU 9000" \
-		"rawflow has no MTU option yet (lwIP's TCP_MSS is 1460 at build time)"
+	memif_extra=''
+	ip -n "$lsrv" link set rfbv0 mtu 1500 && ip -n "$lcli" link set rfbv1 mtu 1500
 }
 
 # ---- HTTP: wrk against rf-httpd and nginx -----------------------------------------------------
@@ -621,6 +628,7 @@ else
 fi
 scenario_idle
 scenario_bulk
+scenario_bulk 9000
 scenario_http
 
 if [ "$mode" = full ]; then
