@@ -80,9 +80,10 @@ struct rf_capture {
 
 /* The longest frame any probed port can carry: Ethernet header, MTU, VLAN tags. */
 static uint32_t
-max_frame_len(void)
+max_frame_len(uint16_t max_mtu)
 {
-	uint32_t max = RTE_ETHER_MAX_LEN;
+	uint32_t max = RTE_MAX((uint32_t)RTE_ETHER_MAX_LEN,
+			       (uint32_t)max_mtu + RTE_ETHER_HDR_LEN + RF_CAPTURE_VLAN_ROOM);
 	uint16_t port, mtu;
 
 	RTE_ETH_FOREACH_DEV(port) {
@@ -117,7 +118,7 @@ start_clock(struct rf_capture *cap)
 }
 
 int
-rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen)
+rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen, uint16_t max_mtu)
 {
 	struct rf_capture *cap;
 	struct utsname un;
@@ -132,7 +133,7 @@ rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen)
 		return -ENOMEM;
 	}
 	snprintf(cap->path, sizeof(cap->path), "%s", path);
-	cap->copy_len = max_frame_len();
+	cap->copy_len = max_frame_len(max_mtu);
 	if (snaplen != 0 && snaplen < cap->copy_len)
 		cap->copy_len = snaplen;
 	/* headroom for the block header, the frame padded to 4 bytes, the options, the trailer */

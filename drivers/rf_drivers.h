@@ -330,9 +330,11 @@ struct rf_capture_stats {
 };
 
 /* Creates path (truncated if it exists) and writes the pcapng header and one interface block
- * per probed port; call after the ports exist. snaplen 0: whole frames. 0 or a negative
+ * per probed port; call after the ports exist. snaplen 0: whole frames. max_mtu: the ports'
+ * largest MTU (--mtu; ethdev's figure stays 1500 on net_memif). 0 or a negative
  * errno after one line naming the cause. */
-int rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen);
+int rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen,
+		    uint16_t max_mtu);
 /* Copies n frames (RX: as received; tx: before the device, offloaded checksums filled in
  * the copy). The frames themselves are not touched. */
 void rf_capture_burst(struct rf_capture *cap, uint16_t port_id, struct rte_mbuf *const *pkts,

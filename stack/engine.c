@@ -84,7 +84,7 @@ rf_stack_init(struct rf_stack *s, const struct rf_stack_conf *conf)
 			netif_set_default(&ifc->nif);
 	}
 	if (conf->pcap != NULL) { /* after the ports exist (one interface block each) */
-		rc = rf_capture_open(&s->cap, conf->pcap, conf->pcap_snaplen);
+		rc = rf_capture_open(&s->cap, conf->pcap, conf->pcap_snaplen, conf->mtu);
 		if (rc != 0)
 			goto fail;
 		for (uint16_t i = 0; i < s->nports; i++)
