@@ -24,6 +24,7 @@
 #define STATS_FIELDS(X)                                                                     \
 	X(rx_payload_bytes) X(tx_payload_bytes) X(rx_copied_bytes) X(tx_copied_bytes)       \
 	X(rx_segments) X(tx_segments) X(tx_retransmits) X(tx_retransmit_bytes) X(mbufs_in_use) X(mbufs_idle)        \
+	X(rto_timeouts)                                                                      \
 	X(alloc_failures) X(rx_pkts) X(rx_bytes) X(tx_pkts) X(tx_bytes) X(tx_drops)          \
 	X(rx_missed) X(rx_nombuf) X(rx_dropped) X(rx_bad_cksum) X(flows_open)                \
 	X(flows_opened) X(listeners) X(tcp_pcbs_in_use) X(tcp_pcbs_time_wait)                \

@@ -443,6 +443,7 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 	o->rx_segments = lwip_stats.tcp.recv;
 	o->tx_segments = s->stats.tx_segments;
 	o->tx_retransmits = lwip_stats.mib2.tcpretranssegs;
+	o->rto_timeouts = lwip_stats.mib2.rf_tcprtotimeouts; /* stack/patches/0020 */
 	rf__flows_track_sent(l);
 	o->tx_retransmit_bytes = s->stats.tx_payload_bytes > l->tx_new_bytes
 					 ? s->stats.tx_payload_bytes - l->tx_new_bytes

@@ -186,11 +186,14 @@ struct rf_stats {
 	uint64_t rx_payload_bytes, tx_payload_bytes;
 	uint64_t rx_copied_bytes, tx_copied_bytes;
 	uint64_t rx_segments, tx_segments;
-	uint64_t tx_retransmits; /* segments lwIP counts as retransmitted (fast retransmits and
-				    partial-ACK resends; RTO resends are in the next figure) */
+	uint64_t tx_retransmits; /* segments lwIP counts as retransmitted (fast retransmits,
+				    partial-ACK and SACK-recovery resends; RTO resends are in
+				    the next figure) */
 	uint64_t tx_retransmit_bytes; /* payload sent again, every cause: TCP payload handed to
 					 the device minus new sequence space sent (FINs make it
 					 low by at most one byte per flow) */
+	uint64_t rto_timeouts; /* retransmission timeouts that resent data (each resends
+				  everything unacknowledged of its flow) */
 	uint64_t mbufs_in_use;   /* packet buffers taken from the pool now */
 	uint64_t mbufs_idle;     /* ... right after start-up (filled RX rings); the leak baseline:
 				    with every flow closed, mbufs_in_use <= mbufs_idle (a PMD may

@@ -54,7 +54,7 @@
 /* struct rf_stats, field by field; the assertion catches a field added without its name. */
 #define RF_TEL_STATS(X)                                                                     \
 	X(rx_payload_bytes) X(tx_payload_bytes) X(rx_copied_bytes) X(tx_copied_bytes)       \
-	X(rx_segments) X(tx_segments) X(tx_retransmits) X(tx_retransmit_bytes)              \
+	X(rx_segments) X(tx_segments) X(tx_retransmits) X(tx_retransmit_bytes) X(rto_timeouts) \
 	X(mbufs_in_use) X(mbufs_idle) X(alloc_failures) X(rx_pkts) X(rx_bytes) X(tx_pkts)   \
 	X(tx_bytes) X(tx_drops) X(rx_missed) X(rx_nombuf) X(rx_dropped) X(rx_bad_cksum)     \
 	X(flows_open) X(flows_opened) X(listeners) X(tcp_pcbs_in_use) X(tcp_pcbs_time_wait) \

@@ -4,6 +4,7 @@
  *
  *   echo_check [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]
  *              [--timeout S] [--inflight N] [--linger S] [--hold] [--mtu N]
+ *              [--impair SPEC]
  *
  * It connects to an echo server (rf-echo), writes --bytes bytes of a deterministic pattern,
  * half-closes (rf_flow_close: FIN after the data, reads go on), reads everything back and
@@ -331,12 +332,14 @@ usage(FILE *out, const char *prog)
 	fprintf(out,
 		"usage: %s [EAL options --] --ip A.B.C.D/len --to A.B.C.D[:PORT] [--bytes N]\n"
 		"          [--timeout S] [--inflight N] [--linger S] [--hold] [--mtu N]\n"
+		"          [--impair SPEC]\n"
 		"  --bytes     bytes to send and read back (default 32 MiB; k, m suffixes)\n"
 		"  --timeout   seconds for the whole check (default 60)\n"
 		"  --inflight  bytes written but not yet in TCP's send queue (default 1m)\n"
 		"  --linger    seconds the loop runs on after the close (default 1)\n"
 		"  --hold      then keep the link up until SIGINT/SIGTERM (the peer leaves first)\n"
-		"  --mtu       the port's MTU (struct rf_config's mtu; default the device's)\n",
+		"  --mtu       the port's MTU (struct rf_config's mtu; default the device's)\n"
+		"  --impair    a seeded bad wire on the port (as rf-echo's --impair; docs/apps.md)\n",
 		prog);
 }
 
@@ -366,6 +369,15 @@ hex(const uint8_t *d, char *out)
 }
 
 static volatile sig_atomic_t signalled;
+
+/* Frames the impairment layer acted on, both ways (0 without --impair). */
+static uint64_t
+impaired(const struct rf_stats *st)
+{
+	return st->impair_rx_dropped + st->impair_rx_duplicated + st->impair_rx_reordered +
+	       st->impair_rx_corrupted + st->impair_tx_dropped + st->impair_tx_duplicated +
+	       st->impair_tx_reordered + st->impair_tx_corrupted;
+}
 
 static void
 on_signal(int sig)
@@ -431,6 +443,14 @@ main(int argc, char **argv)
 			}
 		} else if (strcmp(o, "--mtu") == 0) {
 			cfg.mtu = (unsigned int)strtoul(v, NULL, 10);
+		} else if (strcmp(o, "--impair") == 0) {
+			char err[128];
+
+			if (rf_impair_check(v, err, sizeof(err)) != 0) {
+				fprintf(stderr, "%s: --impair: %s\n", argv[0], err);
+				return 2;
+			}
+			cfg.impair = v;
 		} else if (strcmp(o, "--timeout") == 0) {
 			timeout_s = strtod(v, NULL);
 			if (!(timeout_s > 0)) {
@@ -519,14 +539,15 @@ main(int argc, char **argv)
 	       ", \"tx_copied_bytes\": %" PRIu64 ", \"rx_copied_bytes\": %" PRIu64
 	       ", \"tx_retransmit_bytes\": %" PRIu64 ", \"rx_pkts\": %" PRIu64 ", \"tx_pkts\": %" PRIu64
 	       ", \"rx_dropped\": %" PRIu64 ", \"rx_bad_cksum\": %" PRIu64
-	       ", \"tx_link_down\": %" PRIu64 ", \"mbufs_left_at_exit\": %u%s%s%s}\n",
+	       ", \"tx_link_down\": %" PRIu64 ", \"mbufs_left_at_exit\": %u"
+	       ", \"rto_timeouts\": %" PRIu64 ", \"impaired\": %" PRIu64 "%s%s%s}\n",
 	       ck.bytes, ck.written, ck.received,
 	       ok ? "true" : "false", tx_hex, rx_hex, secs,
 	       secs > 0 ? 8.0 * (double)ck.bytes / secs / 1e6 : 0.0, ck.connects,
 	       ck.closed ? rf_error_message(ck.close_status) : "not completed", st.mbufs_in_use,
 	       st.mbufs_idle, st.flows_open, st.tx_copied_bytes, st.rx_copied_bytes,
 	       st.tx_retransmit_bytes, st.rx_pkts, st.tx_pkts, st.rx_dropped, st.rx_bad_cksum,
-	       st.tx_link_down, left,
+	       st.tx_link_down, left, st.rto_timeouts, impaired(&st),
 	       ok ? "" : ", \"error\": \"",
 	       ok ? "" : ck.error, ok ? "" : "\"");
 	fflush(stdout);

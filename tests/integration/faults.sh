@@ -13,20 +13,31 @@
 #   - the layer did act, both ways (drops, duplicates, reorders, corruptions counted);
 #   - after the close: no flow open, no TCP PCB left but TIME-WAIT, every packet buffer back
 #     in the pool (mbufs_in_use <= mbufs_idle), nothing held by the layer; rf-echo exits 0.
-# Default: 3 seeds x 32 MiB within 90 s each, i.e. 96 MiB each way: at this loss rate the
-# stack moves about 0.8 MB/s through net_tap here (lwIP recovers from most losses by fast
-# retransmit now, stack/patches/0007, but still by timeout at the tail of small windows), so
-# the issue's 256 MiB per direction takes RF_FAULTS_BYTES=$((96 * 1024 * 1024))
-# RF_FAULTS_LIMIT=180, about 9 minutes. RF_SOAK=1: the long soak, 8 more seeds x 160 MiB
-# (1.25 GiB each way), not part of the default suite (run it directly, or through meson with
-# a timeout multiplier: RF_SOAK=1 meson test -C build faults -t 10).
+# Default: 3 seeds x 256 MiB, each within RF_FAULTS_LIMIT (120 s): 768 MiB each way. lwIP
+# recovers from nearly every loss without waiting for a timeout now (SACK-driven resends,
+# stack/patches/0021; a 200-400 ms RTO, 0022): 5-10 MiB/s through this impairment here, 25-50 s
+# per seed; the whole suite took 161-289 s (docs/testing.md).
+# RF_SOAK=1: the long soak instead, 8 other seeds x 1 GiB (600 s each at most), not part of
+# the default suite (run it directly: RF_SOAK=1 RF_BUILD=$PWD/build bash
+# tests/integration/faults.sh; about 20 minutes by the default run's rates, not yet run whole).
 #
-# Then rawflow <-> rawflow: rf-load against rf-echo over a net_memif link, impairment on both
-# ends (each its own seed): every request answered without error in bounded time, rf-load's
-# buffers all back, both exit 0.
+# Then rawflow <-> rawflow over a net_memif link, impairment on both ends (each its own seed):
+#   - echo_check (tests/devices/echo_check.c) against rf-echo, 64 MiB per seed pair (default
+#     one pair, 21/22; the soak: 256 MiB, 4 pairs): the same bytes back, checked byte for byte
+#     and by SHA-256, both closes complete, no packet buffer missing in the client; rf-echo
+#     exits 0, then the client (it holds its end of the link until then, as the device suite
+#     does). Less than the kernel leg: every frame crosses two impairment layers here (4%
+#     lost, 4% reordered each way), and lwIP, which halves cwnd at every segment reordered
+#     three deep, moves only 1.2-2.3 MiB/s (256 MiB took 110 s). One pair only: in one run
+#     of 8 here echo_check died (status 139, before printing its result) after rf-echo had
+#     left, a crash not yet understood (docs/testing.md);
+#   - rf-load against rf-echo (4 connections x depth 4, 16 KiB requests): every request
+#     answered without error in bounded time, rf-load's buffers all back, both exit 0.
 #
-# Overrides: RF_FAULTS_SEEDS ("1 2 3"), RF_FAULTS_BYTES (per seed), RF_FAULTS_LIMIT (seconds
-# per seed), RF_FAULTS_SPEC (the impairment, without seed=).
+# Overrides: RF_FAULTS_SEEDS ("1 2 3"), RF_FAULTS_BYTES (per seed, kernel and memif legs),
+# RF_FAULTS_LIMIT (seconds per seed), RF_FAULTS_SPEC (the impairment, without seed=),
+# RF_FAULTS_MEMIF_SEEDS ("21/22": server/client pairs), RF_FAULTS_MEMIF_BYTES (64 MiB per
+# pair), RF_FAULTS_MEMIF_REQUESTS (2000).
 set -uo pipefail
 # shellcheck source=lib.sh
 . "${RF_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}/tests/integration/lib.sh"
@@ -39,13 +50,18 @@ rf_app load_bin rf-load
 spec=${RF_FAULTS_SPEC:-drop=0.02,reorder=0.02,dup=0.01,corrupt=0.001}
 if [ "${RF_SOAK:-0}" = 1 ]; then
 	seeds=${RF_FAULTS_SEEDS:-"101 102 103 104 105 106 107 108"}
-	bytes=${RF_FAULTS_BYTES:-$((160 * 1024 * 1024))}
-	limit=${RF_FAULTS_LIMIT:-300}
+	bytes=${RF_FAULTS_BYTES:-$((1024 * 1024 * 1024))}
+	limit=${RF_FAULTS_LIMIT:-600}
+	mseeds=${RF_FAULTS_MEMIF_SEEDS:-"121/122 123/124 125/126 127/128"}
+	mbytes=${RF_FAULTS_MEMIF_BYTES:-$((256 * 1024 * 1024))}
 else
 	seeds=${RF_FAULTS_SEEDS:-"1 2 3"}
-	bytes=${RF_FAULTS_BYTES:-$((32 * 1024 * 1024))}
-	limit=${RF_FAULTS_LIMIT:-90}
+	bytes=${RF_FAULTS_BYTES:-$((256 * 1024 * 1024))}
+	limit=${RF_FAULTS_LIMIT:-120}
+	mseeds=${RF_FAULTS_MEMIF_SEEDS:-"21/22"}
+	mbytes=${RF_FAULTS_MEMIF_BYTES:-$((64 * 1024 * 1024))}
 fi
+check_bin=$RF_BUILD/tests/devices/echo_check
 
 stat() { "$RF_PY" "$RF_SRC/tests/integration/stats.py" get "$1" "$2"; }
 
@@ -90,7 +106,7 @@ EOF
 # One line of figures for the log.
 figures() {
 	local f=$1
-	echo "retransmitted segments $(stat "$f" tx_retransmits)," \
+	echo "retransmitted segments $(stat "$f" tx_retransmits), RTOs $(stat "$f" rto_timeouts)," \
 		"impaired rx drop/dup/reorder/corrupt" \
 		"$(stat "$f" impair_rx_dropped)/$(stat "$f" impair_rx_duplicated)/$(stat "$f" impair_rx_reordered)/$(stat "$f" impair_rx_corrupted)," \
 		"tx $(stat "$f" impair_tx_dropped)/$(stat "$f" impair_tx_duplicated)/$(stat "$f" impair_tx_reordered)/$(stat "$f" impair_tx_corrupted)," \
@@ -142,6 +158,81 @@ done
 rf_say "moved $((total / 1024 / 1024)) MiB each way through impairment intact (seeds: $seeds)"
 
 # ---- rawflow <-> rawflow over memif, impairment on both ends ------------------------------
+cpu0=$(rf_first_cpu)
+cpu1=$("$RF_PY" -c 'import os; c = sorted(os.sched_getaffinity(0)); print(c[1] if len(c) > 1 else c[0])')
+rf_ns_new mns memif
+sock=$RF_TMP/memif.sock
+
+# memif_echo LABEL SEED: rf-echo as the memif server, impaired with SEED, its first status
+# line out (a memif client must not connect before); sets epid.
+memif_echo() {
+	rf_start epid "$mns" "$1.log" "$echo_bin" --no-huge --no-pci --no-shconf -m 512 \
+		-l "$cpu0" --file-prefix "rf-faults-$1-$$" --vdev="net_memif0,role=server,socket=$sock" \
+		-- --ip 198.18.2.1/24 --port 7 --stats "$RF_TMP/$1.json" --impair "$spec,seed=$2"
+	local deadline=$((SECONDS + 30))
+	until { rf_alive "$epid" && grep -qs "^rf-echo: .* | flows" "$(rf_log "$1.log")"; } ||
+		[ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+	rf_alive "$epid" && grep -qs "^rf-echo: .* | flows" "$(rf_log "$1.log")"
+}
+
+# intact_memif CLIENT_JSON: echo_check's verdict (bytes, byte-for-byte, SHA-256, closes,
+# leaks) and that its impairment acted.
+intact_memif() {
+	"$RF_PY" - "$1" "$mbytes" <<'EOF2'
+import json, sys
+try:
+    r = json.loads(open(sys.argv[1]).read().splitlines()[-1])
+except Exception as e:
+    print("echo_check printed no result (%s)" % e)
+    sys.exit(1)
+ok = (r.get("match") and r.get("received") == int(sys.argv[2]) and
+      r["sha256_tx"] == r["sha256_rx"] and r.get("impaired", 0) > 0)
+if not ok:
+    print("echo_check: %s" % json.dumps(r))
+sys.exit(0 if ok else 1)
+EOF2
+}
+
+mtotal=0
+for pair in $mseeds; do
+	es=${pair%/*} cs=${pair#*/} label=memif$es epid='' rc='' cpid=''
+	if ! memif_echo "$label" "$es"; then
+		rf_fail "$label: rf-echo came up as memif server with --impair"
+		continue
+	fi
+	rf_logs+=("$RF_TMP/$label.check.log")
+	# The client holds its end of the link (--hold) until rf-echo has stopped: DPDK 22.11's
+	# memif server can crash in its PMD when the client leaves first (docs/devices.md).
+	ip netns exec "$mns" "$check_bin" --no-huge --no-pci --no-shconf -m 512 -l "$cpu1" \
+		--file-prefix "rf-faults-c$es-$$" --vdev="net_memif0,role=client,socket=$sock" -- \
+		--ip 198.18.2.2/24 --to 198.18.2.1:7 --bytes "$mbytes" --timeout "$limit" --hold \
+		--impair "$spec,seed=$cs" </dev/null >"$RF_TMP/$label.client" \
+		2>"$RF_TMP/$label.check.log" &
+	cpid=$!
+	rf_pids+=("$cpid")
+	deadline=$((SECONDS + limit + 30))
+	until grep -q '^echo_check: holding' "$RF_TMP/$label.check.log" || ! rf_alive "$cpid" ||
+		[ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
+	if rf_stop "$epid" rc && [ "$rc" = 0 ]; then
+		rf_pass "$label: rf-echo exited 0"
+		rf_say "$label: rf-echo $(figures "$RF_TMP/$label.json")"
+		rf_check "$label: rf-echo's impairment acted both ways" acted "$RF_TMP/$label.json"
+	else
+		rf_fail "$label: rf-echo exited 0 (exit status $rc)"
+	fi
+	kill -TERM "$cpid" 2>/dev/null
+	crc=0
+	wait "$cpid" || crc=$?
+	rf_say "$label: echo_check $(tail -n 1 "$RF_TMP/$label.client")"
+	if [ "$crc" = 0 ] && intact_memif "$RF_TMP/$label.client" >/dev/null; then
+		mtotal=$((mtotal + mbytes))
+	fi
+	rf_check "$label: $((mbytes / 1024 / 1024)) MiB rawflow <-> rawflow over memif, both ends impaired (seeds $es/$cs), within ${limit}s, SHA-256 equal, closed, no leak" \
+		intact_memif "$RF_TMP/$label.client"
+	rf_check "$label: echo_check exited 0 (got $crc)" test "$crc" = 0
+done
+rf_say "moved $((mtotal / 1024 / 1024)) MiB each way rawflow <-> rawflow through impairment intact (seed pairs: $mseeds)"
+
 # As in load.sh: rf-echo is the memif server and must be running (its first status line out)
 # before rf-load, the memif client, starts. Checked: every request answered without error in
 # bounded time, rf-load's buffers all back, both exit 0. Not checked here: that every flow
@@ -150,23 +241,13 @@ rf_say "moved $((total / 1024 / 1024)) MiB each way through impairment intact (s
 # gone, rf-echo's side of such a close cannot finish either. (The kernel leg above checks
 # closes: the kernel stays to finish them.)
 
-cpu0=$(rf_first_cpu)
-cpu1=$("$RF_PY" -c 'import os; c = sorted(os.sched_getaffinity(0)); print(c[1] if len(c) > 1 else c[0])')
-rf_ns_new mns memif
-sock=$RF_TMP/memif.sock
 estats=$RF_TMP/memif-echo.json
 lstats=$RF_TMP/memif-load.json
 lout=$RF_TMP/memif-load.out
 rf_logs+=("$RF_TMP/memif-load.err")
 requests=${RF_FAULTS_MEMIF_REQUESTS:-2000}
 epid='' rc=''
-rf_start epid "$mns" memif-echo.log "$echo_bin" --no-huge --no-pci --no-shconf -m 512 \
-	-l "$cpu0" --file-prefix "rf-faults-echo-$$" --vdev="net_memif0,role=server,socket=$sock" \
-	-- --ip 198.18.2.1/24 --port 7 --stats "$estats" --impair "$spec,seed=21"
-echo_running() { rf_alive "$epid" && grep -q "^rf-echo: .* | flows" "$(rf_log memif-echo.log)"; }
-deadline=$((SECONDS + 30))
-until echo_running || [ "$SECONDS" -ge "$deadline" ]; do sleep 0.2; done
-if ! echo_running; then
+if ! memif_echo memif-echo 31; then
 	rf_fail "rf-echo came up as memif server with --impair"
 	rf_finish
 fi
@@ -175,7 +256,7 @@ rf_timeout $((limit + 30)) ip netns exec "$mns" "$load_bin" --no-huge --no-pci -
 	-l "$cpu1" --file-prefix "rf-faults-load-$$" --vdev="net_memif0,role=client,socket=$sock" \
 	-- --ip 198.18.2.2/24 --to 198.18.2.1:7 --conns 4 --depth 4 --size 16384 \
 	--requests "$requests" --duration "$limit" --json --quiet --stats "$lstats" \
-	--impair "$spec,seed=22" </dev/null >"$lout" 2>"$RF_TMP/memif-load.err" || lrc=$?
+	--impair "$spec,seed=32" </dev/null >"$lout" 2>"$RF_TMP/memif-load.err" || lrc=$?
 answered() {
 	"$RF_PY" - "$lout" "$requests" "$lrc" <<'EOF'
 import json, sys
