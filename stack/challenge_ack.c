@@ -13,7 +13,8 @@
  * The ACK for a segment outside the receive window (stack/patches/0015 sends it, 0027 asks
  * LWIP_HOOK_TCP_OOW_ACK_ALLOWED first) is limited the same way, plus per connection: at most
  * one per RF_OOW_ACK_INTERVAL_MS (500 ms, Linux's tcp_invalid_ratelimit), and each one takes
- * from the same budget. Duplicate ACKs for out-of-order data inside the window are not
+ * from the same budget; data wholly before RCV.NXT (what a real peer retransmits when our ACK
+ * was lost) takes from the budget only. Duplicate ACKs for out-of-order data inside the window are not
  * limited (fast retransmit depends on them); they never come here.
  * Time is lwIP's sys_now() (milliseconds from the TSC; a fake clock in tests).
  */
@@ -73,9 +74,12 @@ rf__tcp_challenge_ack_allowed(void)
 }
 
 int
-rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb)
+rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb, int old_data)
 {
-	if (!rf_oow_ack_take(&pcb->oow_ack_ms, sys_now(), RF_OOW_ACK_INTERVAL_MS)) {
+	/* data we already have: the peer lost our ACK and retransmits, maybe several segments
+	 * after an RTO or duplicated on the way; a 500 ms silence would cost it another RTO. So
+	 * only the budget (Linux does not limit data segments here at all) */
+	if (!old_data && !rf_oow_ack_take(&pcb->oow_ack_ms, sys_now(), RF_OOW_ACK_INTERVAL_MS)) {
 		rf_acks_rate_limited++;
 		return 0;
 	}

@@ -122,8 +122,9 @@
  * (stack/challenge_ack.c); the hook point is added to lwIP by stack/patches/0003. */
 #define LWIP_HOOK_TCP_CHALLENGE_ACK_ALLOWED(pcb) rf__tcp_challenge_ack_allowed()
 /* ... and the ACK to a segment outside the receive window: at most one per 500 ms per
- * connection, each from the same budget (stack/patches/0027). */
-#define LWIP_HOOK_TCP_OOW_ACK_ALLOWED(pcb) rf__tcp_oow_ack_allowed(pcb)
+ * connection, each from the same budget; data wholly before RCV.NXT (a peer's retransmission
+ * after our ACK was lost) from the budget only (stack/patches/0027). */
+#define LWIP_HOOK_TCP_OOW_ACK_ALLOWED(pcb, old_data) rf__tcp_oow_ack_allowed(pcb, old_data)
 
 /* Out-of-order data per flow. Every queued out-of-order segment pins the mbuf it arrived in:
  * one 4 KiB element of the core's packet pool (drivers/pool.c; 65535 elements by default,

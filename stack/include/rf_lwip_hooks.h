@@ -43,8 +43,9 @@ u32_t rf__tcp_isn(const ip_addr_t *local_ip, u16_t local_port, const ip_addr_t *
 int rf__tcp_challenge_ack_allowed(void);
 
 struct tcp_pcb;
-/* 1 when pcb may answer a segment outside its receive window with an ACK now. */
-int rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb);
+/* 1 when pcb may answer a segment outside its receive window with an ACK now; old_data: the
+ * segment is data wholly before RCV.NXT. */
+int rf__tcp_oow_ack_allowed(struct tcp_pcb *pcb, int old_data);
 
 /* The cookie (our initial sequence number) for a SYN with sequence number client_isn; *mss
  * in: the client's effective MSS, out: the MSS to announce (what the cookie encodes). */

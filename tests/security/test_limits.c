@@ -49,22 +49,23 @@ connect_peer(uint16_t port)
 }
 
 /* One blind segment outside the window of the connection th_connect() made last: kind 0 an
- * ACK past the window, 1 data past it, 2 data before RCV.NXT. Returns the segments the stack
- * sent in answer (the recorded ones and any past TH_MAX_OUT). */
+ * ACK past the window, 1 data past it, 2 an ACK before RCV.NXT, 3 data before RCV.NXT (what a
+ * real peer retransmits when our ACK was lost: limited by the budget only). Returns the
+ * segments the stack sent in answer (the recorded ones and any past TH_MAX_OUT). */
 static uint32_t
 send_oow(unsigned int kind)
 {
 	uint32_t from = th.nout;
-	uint32_t seq = kind == 2 ? th.snd_nxt - OOW_OFFSET : th.snd_nxt + OOW_OFFSET;
+	uint32_t seq = kind >= 2 ? th.snd_nxt - OOW_OFFSET : th.snd_nxt + OOW_OFFSET;
 
 	th_send(th.peer_ip, th.peer_port, seq, th.rcv_nxt, TH_ACK, 0xffff, NULL, 0, payload,
-		kind == 0 ? 0 : 100);
+		kind % 2 == 0 ? 0 : 100);
 	return th.nout - from;
 }
 
 /* ---- oow --------------------------------------------------------------------------------- */
 
-/* 10,000 blind out-of-window segments (ACKs and data, past the window and before it), one a
+/* 10,000 blind out-of-window segments (ACKs and data past the window, ACKs before it), one a
  * millisecond for 10 s: one ACK per 500 ms, 20 in all (21 at most), every other one counted
  * in rf_acks_rate_limited. Nothing is delivered, and the real peer's data afterwards is. */
 START_TEST(test_oow_flood_bounded)
@@ -108,6 +109,25 @@ START_TEST(test_dupacks_for_in_window_ooseq_not_limited)
 	/* the first hole filled: its two bytes and the queued byte after them delivered */
 	th_send_data(payload, 2);
 	ck_assert_uint_eq(th.received, 3);
+}
+END_TEST
+
+/* Data wholly before RCV.NXT is what a real peer retransmits when our ACK was lost (after an
+ * RTO, possibly several segments, or duplicated on the way): a 500 ms silence would cost it
+ * another RTO, so it is answered even within the interval, but only within the per-process
+ * budget: 3,000 such segments in one millisecond get one second's budget, 500 to 1,499. */
+START_TEST(test_old_data_answered_within_budget)
+{
+	uint32_t acks = 0;
+
+	connect_peer(PEER_PORT);
+	ck_assert_uint_eq(send_oow(0), 1);
+	ck_assert_uint_eq(send_oow(3), 1); /* within the interval: still answered */
+	for (int i = 0; i < 3000; i++)
+		acks += send_oow(3);
+	ck_assert_msg(acks >= RF_CHALLENGE_ACK_LIMIT / 2 - 1 && acks < RF_CHALLENGE_ACK_LIMIT * 3 / 2,
+		      "%u ACKs for 3,000 old data segments in one millisecond", acks);
+	ck_assert_uint_eq(th.received, 0);
 }
 END_TEST
 
@@ -294,6 +314,7 @@ main(void)
 	tcase_add_test(tc, test_oow_flood_bounded);
 	tcase_add_test(tc, test_dupacks_for_in_window_ooseq_not_limited);
 	tcase_add_test(tc, test_oow_interval_per_connection);
+	tcase_add_test(tc, test_old_data_answered_within_budget);
 	tcase_add_test(tc, test_oow_within_challenge_budget);
 	tcase_add_test(tc, test_oow_interval);
 	suite_add_tcase(s, tc);
