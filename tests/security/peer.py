@@ -345,10 +345,22 @@ class KernelConn:
 def isn(n):
     w = Wire()
     isns = []
+    # Each connection from a source port of its own, drawn at random: the kernel's choice
+    # reuses a port freed by the reset at once, and an ISN is a keyed hash of the 4-tuple
+    # (plus a slow clock), so ports used several times weigh their hash's bucket several
+    # times and the chi-square below measured the kernel's port choice (25-50 here).
+    ports = random.sample(range(20000, 61000), n + 1000)
     for i in range(n):
         c = socket.socket(family())
         c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
         c.settimeout(5)
+        while True:
+            try:
+                c.bind(("::" if V6 else "0.0.0.0", ports.pop()))
+                break
+            except OSError as e:
+                if e.errno != errno.EADDRINUSE or not ports:
+                    raise
         c.connect((STACK_IP, PORT))
         port = c.getsockname()[1]
         c.close()  # linger 0: RST, no TIME-WAIT on either side
