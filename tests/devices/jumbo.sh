@@ -45,31 +45,10 @@ fi
 caps=$(dev_caps echo.log) || caps=''
 rf_check "rf-echo's port runs at MTU 9000: $caps" grep -q '^mtu 9000 ' <<<"$caps"
 
-rf_logs+=("$RF_TMP/check.log")
-# --hold: the server stops first (memif.sh says why)
-ip netns exec "$ns" "$DEV_CHECK" "${DEV_EAL[@]}" -l "$cpu1" \
+crc=''
+dev_memif_hold jumbo "$ns" "$pid" 150 "${DEV_EAL[@]}" -l "$cpu1" \
 	--file-prefix "rf-dev-jumbo-c-$$" --vdev="net_memif0,role=client,socket=$sock,bsize=9216" -- \
-	--mtu 9000 --ip 198.18.6.2/24 --to 198.18.6.1:7 --bytes "$bytes" --timeout 150 --hold \
-	</dev/null >"$RF_TMP/jumbo.client" 2>"$RF_TMP/check.log" &
-cpid=$!
-rf_pids+=("$cpid")
-for _ in $(seq 1800); do # 180 s at most (the check's own deadline is 150 s)
-	grep -q '^echo_check: holding' "$RF_TMP/check.log" && break
-	rf_alive "$cpid" || break
-	sleep 0.1
-done
-if rf_stop "$pid" rc && [ "$rc" = 0 ]; then
-	rf_pass "rf-echo stopped on SIGINT with status 0"
-	rf_check "rf-echo --stats: no leak, all echoed, nothing received copied" dev_echo_stats jumbo
-	rf_check "rf-echo: every packet buffer back in the pool after the port closed" \
-		dev_exit_clean echo.log
-else
-	rf_fail "rf-echo stopped on SIGINT with status 0 (got $rc)"
-fi
-kill -TERM "$cpid" 2>/dev/null
-crc=0
-wait "$cpid" || crc=$?
-rf_say "client: $(cat "$RF_TMP/jumbo.client")"
+	--mtu 9000 --ip 198.18.6.2/24 --to 198.18.6.1:7 --bytes "$bytes" --timeout 150
 ccaps=$(dev_caps check.log) || ccaps=''
 rf_check "echo_check's port runs at MTU 9000: $ccaps" grep -q '^mtu 9000 ' <<<"$ccaps"
 rf_check "$bytes bytes echoed at MTU 9000, checked byte for byte and by SHA-256, closed both ways, no leak in the client (exit $crc)" \

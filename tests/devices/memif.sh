@@ -12,7 +12,7 @@
 # server's loop runs (its first status line): a memif client that connects before the
 # server's port started is turned away and does not try again (tests/integration/load.sh).
 #   - the bytes come back intact, both sides close cleanly, no leak on either side
-# The server stops first, the client after it (--hold; see below).
+# The server stops first, the client after it (--hold: dev_memif_hold in lib.sh says why).
 set -uo pipefail
 . "$(dirname "$0")/lib.sh"
 rf_init dev-memif
@@ -33,33 +33,10 @@ fi
 caps=$(dev_caps echo.log) || caps=''
 rf_check "net_memif (server) logged its capabilities: $caps" test -n "$caps"
 
-rf_logs+=("$RF_TMP/check.log")
-# The client holds its end of the link (--hold) until rf-echo has stopped: DPDK 22.11's memif
-# server can crash in its PMD when the client leaves while it polls (docs/devices.md), and a
-# server that leaves first is safe for an idle client.
-ip netns exec "$ns" "$DEV_CHECK" "${DEV_EAL[@]}" -l "$cpu1" \
+crc=''
+dev_memif_hold memif "$ns" "$pid" 90 "${DEV_EAL[@]}" -l "$cpu1" \
 	--file-prefix "rf-dev-memif-c-$$" --vdev="net_memif0,role=client,socket=$sock" -- \
-	--ip 198.18.5.2/24 --to 198.18.5.1:7 --bytes "$DEV_BYTES" --timeout 90 --hold \
-	</dev/null >"$RF_TMP/memif.client" 2>"$RF_TMP/check.log" &
-cpid=$!
-rf_pids+=("$cpid")
-for _ in $(seq 1200); do # 120 s at most (the check's own deadline is 90 s)
-	grep -q '^echo_check: holding' "$RF_TMP/check.log" && break
-	rf_alive "$cpid" || break
-	sleep 0.1
-done
-if rf_stop "$pid" rc && [ "$rc" = 0 ]; then
-	rf_pass "rf-echo stopped on SIGINT with status 0"
-	rf_check "rf-echo --stats: no leak, all echoed, nothing received copied" dev_echo_stats memif
-	rf_check "rf-echo: every packet buffer back in the pool after the port closed" \
-		dev_exit_clean echo.log
-else
-	rf_fail "rf-echo stopped on SIGINT with status 0 (got $rc)"
-fi
-kill -TERM "$cpid" 2>/dev/null
-crc=0
-wait "$cpid" || crc=$?
-rf_say "client: $(cat "$RF_TMP/memif.client")"
+	--ip 198.18.5.2/24 --to 198.18.5.1:7 --bytes "$DEV_BYTES" --timeout 90
 ccaps=$(dev_caps check.log) || ccaps=''
 rf_say "net_memif (client) capabilities: ${ccaps:-not logged}"
 rf_check "net_memif: $DEV_BYTES bytes echoed, checked byte for byte and by SHA-256, closed both ways, no leak in the client (exit $crc)" \
