@@ -38,7 +38,7 @@ cap=$RF_TMP/jumbo.pcapng
 rf_start pid "$ns" echo.log "$echo_bin" "${DEV_EAL[@]}" -l "$cpu0" --file-prefix "rf-dev-jumbo-e-$$" \
 	--vdev="net_memif0,role=server,socket=$sock,bsize=9216" -- --mtu 9000 --ip 198.18.6.1/24 \
 	--stats "$RF_TMP/jumbo.json" --pcap "$cap" --pcap-snaplen 96
-if ! dev_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows'; then
+if ! rf_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows'; then
 	rf_fail "rf-echo came up as memif server at --mtu 9000"
 	rf_finish
 fi

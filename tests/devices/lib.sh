@@ -161,23 +161,6 @@ dev_caps() {
 	printf '%s\n' "$line"
 }
 
-# dev_wait_line SECONDS PID LOG REGEX: waits until LOG (in $RF_TMP) has a line matching REGEX;
-# fails at once when PID exits.
-dev_wait_line() {
-	local secs=$1 pid=$2 log=$RF_TMP/$3 re=$4 deadline=$((SECONDS + $1))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$log" 2>/dev/null && return 0
-		if ! rf_alive "$pid"; then
-			grep -qE -- "$re" "$log" 2>/dev/null && return 0
-			rf_err "$(basename "$log" .log) exited before printing /$re/"
-			return 1
-		fi
-		sleep 0.1
-	done
-	rf_err "$(basename "$log" .log): no line /$re/ after ${secs}s"
-	return 1
-}
-
 # dev_wait_exit PID VAR SECONDS: waits for PID to exit by itself (--duration), at most
 # SECONDS, then stops it (rf_stop); its exit status goes to VAR. Returns 0 when it exited on
 # its own.

@@ -26,7 +26,7 @@ sock=$RF_TMP/memif.sock
 
 rf_start pid "$ns" echo.log "$echo_bin" "${DEV_EAL[@]}" -l "$cpu0" --file-prefix "rf-dev-memif-e-$$" \
 	--vdev="net_memif0,role=server,socket=$sock" -- --ip 198.18.5.1/24 --stats "$RF_TMP/memif.json"
-if ! dev_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows'; then
+if ! rf_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows'; then
 	rf_fail "rf-echo came up as memif server"
 	rf_finish
 fi

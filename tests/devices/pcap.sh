@@ -60,7 +60,7 @@ record() {
 	done
 	rf_start tpid "$ns" "tcpdump$try.log" tcpdump -i "$RF_IFACE" -n --immediate-mode -U \
 		-B 16384 -s 0 -w "$RF_TMP/rec.pcap"
-	if ! dev_wait_line 15 "$tpid" "tcpdump$try.log" 'listening on'; then
+	if ! rf_wait_line 15 "$tpid" "tcpdump$try.log" 'listening on'; then
 		rf_fail "tcpdump started on $RF_IFACE"
 		return 1
 	fi

@@ -64,8 +64,8 @@ rf_ns_new ns
 rf_ns_new kns kernel
 rf_start spid "$ns" server.log "$RF_PY" "$RF_TMP/echo_server.py"
 rf_start kpid "$kns" kserver.log "$RF_PY" "$RF_TMP/echo_server.py"
-if ! dev_wait_line 15 "$spid" server.log listening ||
-	! dev_wait_line 15 "$kpid" kserver.log listening; then
+if ! rf_wait_line 15 "$spid" server.log listening ||
+	! rf_wait_line 15 "$kpid" kserver.log listening; then
 	rf_fail "echo servers started"
 	rf_finish
 fi
@@ -88,7 +88,7 @@ two() {
 	local dev=$1 server_vdev=$2 client_vdev=$3 net=$4
 	rf_start epid "$ns" "echo-$dev.log" "$echo_bin" "${DEV_EAL[@]}" -l "$cpu0" \
 		--file-prefix "rf-dev-rates-e-$$" --vdev="$server_vdev" -- --ip "$net.1/24"
-	if dev_wait_line 30 "$epid" "echo-$dev.log" '^rf-echo: .* \| flows'; then
+	if rf_wait_line 30 "$epid" "echo-$dev.log" '^rf-echo: .* \| flows'; then
 		row "$dev" "$ns" "${DEV_EAL[@]}" -l "$cpu1" --file-prefix "rf-dev-rates-l-$$" \
 			--vdev="$client_vdev" -- --ip "$net.2/24" --to "$net.1:7"
 	else

@@ -37,7 +37,7 @@ cpu=$(rf_first_cpu)
 rf_start pid "$ns" caps.log "$echo_bin" "${DEV_EAL[@]}" -l "$cpu" --file-prefix "rf-dev-tap-$$" \
 	--vdev=net_tap0,iface=rf0 -- --quiet
 caps=''
-if dev_wait_line 20 "$pid" caps.log 'rawflow.drivers: port 0 \(' && caps=$(dev_caps caps.log); then
+if rf_wait_line 20 "$pid" caps.log 'rawflow.drivers: port 0 \(' && caps=$(dev_caps caps.log); then
 	rf_pass "net_tap logged its capabilities: $caps"
 else
 	rf_fail "net_tap: no rawflow.drivers port line at --log-level=rawflow.*:info"

@@ -32,7 +32,7 @@ sock=$RF_TMP/vhost.sock
 
 rf_start pid "$ns" echo.log "$echo_bin" "${DEV_EAL[@]}" -l "$cpu0" --file-prefix "rf-dev-vhost-$$" \
 	--vdev="net_vhost0,iface=$sock,queues=1" -- --ip 198.18.6.1/24 --stats "$RF_TMP/vhost.json"
-if ! dev_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows' || [ ! -S "$sock" ]; then
+if ! rf_wait_line 30 "$pid" echo.log '^rf-echo: .* \| flows' || [ ! -S "$sock" ]; then
 	rf_fail "rf-echo came up as vhost-user backend (socket $sock)"
 	rf_finish
 fi
@@ -89,11 +89,11 @@ vanish() {
 	rf_start p2 "$ns" echo2.log "$echo_bin" "${DEV_EAL[@]}" -l "$cpu0" \
 		--file-prefix "rf-dev-vhost2-$$" --vdev="net_vhost0,iface=$sock,queues=1" -- \
 		--ip 198.18.6.1/24 --stats "$RF_TMP/vhost2.json"
-	dev_wait_line 30 "$p2" echo2.log '^rf-echo: .* \| flows' || return 1
+	rf_wait_line 30 "$p2" echo2.log '^rf-echo: .* \| flows' || return 1
 	rf_start c2 "$ns" check2.log "$DEV_CHECK" "${DEV_EAL[@]}" -l "$cpu1" \
 		--file-prefix "rf-dev-vhost-c2-$$" --vdev="net_virtio_user0,path=$sock" -- \
 		--ip 198.18.6.2/24 --to 198.18.6.1:7 --bytes 1g --timeout 30
-	dev_wait_line 20 "$p2" echo2.log '^rf-echo: .* \| flows 1 ' || return 1
+	rf_wait_line 20 "$p2" echo2.log '^rf-echo: .* \| flows 1 ' || return 1
 	sleep 0.5
 	kill -KILL "$c2"
 	sleep 1.5

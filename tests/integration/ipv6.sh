@@ -47,26 +47,8 @@ fi
 
 # ---- rf-load: the stack as an IPv6 client --------------------------------------------------
 rf_ns_new ns2 load
-cat >"$RF_TMP/echo_server.py" <<'PY'
-import asyncio, sys
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-    def data_received(self, data):
-        self.transport.write(data)
-    def eof_received(self):
-        return False
-
-async def main():
-    server = await asyncio.get_running_loop().create_server(Echo, sys.argv[1], int(sys.argv[2]))
-    async with server:
-        await server.serve_forever()
-
-asyncio.run(main())
-PY
 # the server listens first, on every address (rf0 and its 2001:2::1 appear with rf-load)
-rf_start spid "$ns2" server.log "$RF_PY" "$RF_TMP/echo_server.py" :: 7007
+rf_start spid "$ns2" server.log "$RF_PY" "$RF_SRC/tests/integration/echo_server.py" :: 7007
 sleep 0.5
 rf_start lpid "$ns2" load.log "$load" --to "[$v6_kernel]:7007" --conns 4 --size 64 --depth 1 \
 	--duration 3 --json --quiet --stats "$RF_TMP/load.json"

@@ -216,6 +216,23 @@ rf_timeout() {
 	wait "$!"
 }
 
+# rf_wait_line SECONDS PID LOG REGEX: waits until LOG (in $RF_TMP) has a line matching REGEX;
+# fails at once when PID exits first (unless its last words matched), or after SECONDS.
+rf_wait_line() {
+	local secs=$1 pid=$2 log=$RF_TMP/$3 re=$4 deadline=$((SECONDS + $1))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		grep -qE -- "$re" "$log" 2>/dev/null && return 0
+		if ! rf_alive "$pid"; then
+			grep -qE -- "$re" "$log" 2>/dev/null && return 0
+			rf_err "$(basename "$log" .log) exited before printing /$re/"
+			return 1
+		fi
+		sleep 0.1
+	done
+	rf_err "$(basename "$log" .log): no line /$re/ after ${secs}s"
+	return 1
+}
+
 # rf_alive PID: true while PID runs (a zombie does not count).
 rf_alive() {
 	local state

@@ -25,29 +25,6 @@ rf_logs+=("$err")
 
 # ---- helpers -------------------------------------------------------------------------------
 
-# The kernel's echo server: every byte back, FIN answered with FIN.
-cat >"$RF_TMP/echo_server.py" <<'EOF'
-import asyncio, sys
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-    def data_received(self, data):
-        self.transport.write(data)
-    def eof_received(self):
-        return False  # close our side too
-
-async def main():
-    loop = asyncio.get_running_loop()
-    server = await loop.create_server(Echo, sys.argv[1], int(sys.argv[2]), backlog=1024,
-                                      reuse_address=True)
-    print("listening", flush=True)
-    async with server:
-        await server.serve_forever()
-
-asyncio.run(main())
-EOF
-
 # check.py FILE COND...: the last JSON line of FILE (rf-load --json) must hold the keys of the
 # contract, sane percentiles, and every COND: KEY=V, KEY>=V, KEY<=V, KEY~V (within 10%).
 # Prints the figures in one line.
@@ -120,7 +97,7 @@ wait_for() {
 
 rf_ns_new ns
 # 0.0.0.0: 198.18.0.1 exists only while an rf-load run has its rf0 up.
-rf_start spid "$ns" server.log "$RF_PY" "$RF_TMP/echo_server.py" 0.0.0.0 "$PORT"
+rf_start spid "$ns" server.log "$RF_PY" "$RF_SRC/tests/integration/echo_server.py" 0.0.0.0 "$PORT"
 listening() { grep -q listening "$(rf_log server.log)" && rf_alive "$spid"; }
 if ! wait_for "kernel echo server" 15 listening; then
 	rf_fail "kernel echo server started"

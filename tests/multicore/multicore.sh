@@ -157,27 +157,7 @@ rf_check "rf-echo: no hugepage file, mount or page left" no_leftovers "$epid" ec
 
 # ---- rf-load --cores 2: active opens from both cores -------------------------------------------
 
-cat >"$RF_TMP/echo_server.py" <<'EOF'
-import asyncio, sys
-
-class Echo(asyncio.Protocol):
-    def connection_made(self, transport):
-        self.transport = transport
-    def data_received(self, data):
-        self.transport.write(data)
-    def eof_received(self):
-        return False
-
-async def main():
-    server = await asyncio.get_running_loop().create_server(Echo, '0.0.0.0', 7007, backlog=1024,
-                                                            reuse_address=True)
-    print("listening", flush=True)
-    async with server:
-        await server.serve_forever()
-
-asyncio.run(main())
-EOF
-rf_start spid "$ns" server.log "$RF_PY" "$RF_TMP/echo_server.py"
+rf_start spid "$ns" server.log "$RF_PY" "$RF_SRC/tests/integration/echo_server.py" 0.0.0.0 7007
 for _ in $(seq 50); do grep -q listening "$(rf_log server.log)" && break; sleep 0.2; done
 lstats=$RF_TMP/load.json
 rf_start lpid "$ns" load.log "$load_bin" --cores 2 --to "$RF_KERNEL_IP:7007" --conns 8 \

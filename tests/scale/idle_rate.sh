@@ -85,10 +85,10 @@ measure() {
 	sc_load_start lpid "load" 198.18.2.2 "$RF_TMP/memif-$k-$round.sock" "$log" \
 		--conns "$conns" --depth "$depth" "${idle[@]}" --ports "$ports" --duration 900
 	if [ "$k" -gt 0 ]; then
-		sc_wait_line $((60 + k / 500)) "$lpid" "$log" "all $k idle connections answered" ||
+		rf_wait_line $((60 + k / 500)) "$lpid" "$log" "all $k idle connections answered" ||
 			return 1
 	else
-		sc_wait_line 30 "$lpid" "$log" '[1-9][0-9]* req/s' || return 1
+		rf_wait_line 30 "$lpid" "$log" '[1-9][0-9]* req/s' || return 1
 	fi
 	sleep "$warmup"
 	from=$("$RF_PY" "$sc_tool" lines "$(rf_log "$log")")

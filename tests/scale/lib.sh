@@ -52,23 +52,6 @@ sc_eal() {
 		--vdev="net_memif0,role=$5,socket=$4" --)
 }
 
-# sc_wait_line SECONDS PID LOG REGEX: waits until LOG (in $RF_TMP) has a line matching REGEX;
-# fails when PID exits first or after SECONDS.
-sc_wait_line() {
-	local pid=$2 log=$RF_TMP/$3 re=$4 deadline=$((SECONDS + $1))
-	while [ "$SECONDS" -lt "$deadline" ]; do
-		grep -qE -- "$re" "$log" 2>/dev/null && return 0
-		if ! rf_alive "$pid"; then
-			grep -qE -- "$re" "$log" 2>/dev/null && return 0
-			rf_err "$(basename "$log" .log) exited before printing /$re/"
-			return 1
-		fi
-		sleep 0.2
-	done
-	rf_err "$(basename "$log" .log): no /$re/ within $1 s"
-	return 1
-}
-
 # sc_echo_start VAR SOCKET LOG ARGS...: rf-echo as the memif server on cpu0, 198.18.2.1/24, port
 # 7; its pid in VAR once its loop runs (its first status line: a client that connects before
 # the port started is turned away and does not try again).
@@ -80,7 +63,7 @@ sc_echo_start() {
 	rf_start _sc_pid "$sc_ns" "$_sc_log" "$sc_echo_bin" "${_sc_eal[@]}" --ip "$SC_ECHO_IP/24" \
 		--port 7 "$@"
 	printf -v "$_sc_var" '%s' "$_sc_pid"
-	sc_wait_line 30 "$_sc_pid" "$_sc_log" '^rf-echo: .* \| flows'
+	rf_wait_line 30 "$_sc_pid" "$_sc_log" '^rf-echo: .* \| flows'
 }
 
 # sc_load_start VAR ROLE IP SOCKET LOG ARGS...: rf-load as a memif client on cpu1 at IP/24,

@@ -58,7 +58,7 @@ base_kib=$(sc_rss_kib "$epid")
 t0=$SECONDS
 sc_load_start lpid hold 198.18.2.2 "$sock" load.log --conns "$N" --ports "$P" --once \
 	--duration $((hold_limit + 60)) --json --stats "$load_stats"
-if sc_wait_line "$hold_limit" "$lpid" load.log "all $N connections answered"; then
+if rf_wait_line "$hold_limit" "$lpid" load.log "all $N connections answered"; then
 	held_s=$((SECONDS - t0))
 	rf_pass "$N connections answered and held open by one rf-load ($P server ports), after ${held_s} s"
 else
@@ -133,7 +133,7 @@ if ! sc_echo_start epid "$RF_TMP/memif2.sock" echo2.log --max-flows 100 --stats 
 fi
 sc_load_start lpid over 198.18.2.3 "$RF_TMP/memif2.sock" over.log --conns 150 --once \
 	--duration 60 --json
-sc_wait_line 30 "$lpid" over.log '\| held 100 \|'
+rf_wait_line 30 "$lpid" over.log '\| held 100 \|'
 rf_stop "$epid" erc 30
 rf_stop "$lpid" rc 30
 # both_stopped: rf-echo and rf-load exited 0 on SIGINT.
@@ -163,7 +163,7 @@ if ! sc_echo_start epid "$RF_TMP/memif3.sock" echo3.log; then
 fi
 sc_load_start lpid under 198.18.2.4 "$RF_TMP/memif3.sock" under.log --conns 60 --max-flows 40 \
 	--once --duration 60 --json
-sc_wait_line 30 "$lpid" under.log '\| held 40 \|'
+rf_wait_line 30 "$lpid" under.log '\| held 40 \|'
 rf_stop "$epid" erc 30
 rf_stop "$lpid" rc 30
 over_client() {
