@@ -19,22 +19,21 @@
  * is queued and the peer's has arrived, or when the connection fails. The flow is detached
  * from lwIP when both FINs are through and everything sent was acknowledged (lwIP finishes
  * LAST-ACK / TIME-WAIT on its own), and freed when the application is done with it too.
+ *
+ * This file has the flow objects and what lwIP calls; open.c listens, accepts and connects;
+ * calls.c has the application's calls on a flow and the completion phase.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "lwip/priv/tcp_priv.h"
-#include "lwip/ip4.h"
-#include "lwip/netif.h"
 #include "lwip/tcp.h"
 
 #include "flow_internal.h"
-#include "rf_pressure.h"
 
 /* Entries of a new flow's sent ring (16 bytes each; it doubles when full and keeps its size
  * when the flow is reused): small, since it is memory every open flow holds. */
 #define RF_SENT_INITIAL 8
-#define RF_LISTEN_BACKLOG 255
 
 static err_t on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err);
 static err_t on_sent(void *arg, struct tcp_pcb *pcb, u16_t len);
@@ -42,8 +41,8 @@ static void on_err(void *arg, err_t err);
 
 /* ---- flow objects ---------------------------------------------------------------------- */
 
-static struct rf_flow *
-flow_new(struct rf_loop *l)
+struct rf_flow *
+rf__flow_new(struct rf_loop *l)
 {
 	struct rf_flow *f = l->free_flows;
 	struct rf__sent *sent;
@@ -82,8 +81,8 @@ flow_new(struct rf_loop *l)
 	return f;
 }
 
-static void
-rxq_drop(struct rf_flow *f)
+void
+rf__flow_rxq_drop(struct rf_flow *f)
 {
 	while (f->rxq_head != NULL) {
 		struct rf_buf *b = f->rxq_head;
@@ -101,7 +100,7 @@ flow_release(struct rf_flow *f)
 
 	RTE_ASSERT(f->pcb == NULL && f->sent_head == f->sent_tail && f->wq_head == NULL &&
 		   !f->on_unsent);
-	rxq_drop(f);
+	rf__flow_rxq_drop(f);
 	if (f->prev != NULL)
 		f->prev->next = f->next;
 	else
@@ -115,23 +114,24 @@ flow_release(struct rf_flow *f)
 	l->free_flows = f;
 }
 
-static void
-maybe_free(struct rf_flow *f)
+void
+rf__flow_maybe_free(struct rf_flow *f)
 {
 	if (f->app_done && f->pcb == NULL)
 		flow_release(f);
 }
 
-static void
-queue(struct rf_flow *f, uint8_t kind, int status, void (*cb)(void), void *arg, struct rf_buf *b)
+void
+rf__flow_queue(struct rf_flow *f, uint8_t kind, int status, void (*cb)(void), void *arg,
+	       struct rf_buf *b)
 {
 	struct rf__comp c = {.kind = kind, .status = status, .flow = f, .cb = cb, .arg = arg, .buf = b};
 
 	rf__complete(f->loop, &c);
 }
 
-static void
-attach(struct rf_flow *f, struct tcp_pcb *pcb)
+void
+rf__flow_attach(struct rf_flow *f, struct tcp_pcb *pcb)
 {
 	f->pcb = pcb;
 	f->snd_max = pcb->snd_nxt; /* accepted: past the SYN; rf_connect sets it again */
@@ -205,8 +205,8 @@ rf__flows_track_sent(struct rf_loop *l)
 }
 
 /* Leaves the pcb to lwIP: no callback reaches this flow any more. */
-static void
-detach(struct rf_flow *f)
+void
+rf__flow_detach(struct rf_flow *f)
 {
 	struct tcp_pcb *pcb = f->pcb;
 
@@ -226,8 +226,8 @@ detach(struct rf_flow *f)
 
 /* Write requests of up to RF_WREQ_SMALL buffers (nearly all) come from a free list, so a
  * write costs no malloc; larger writev requests are allocated to size. */
-static struct rf__wreq *
-wreq_new(struct rf_loop *l, unsigned int n)
+struct rf__wreq *
+rf__wreq_new(struct rf_loop *l, unsigned int n)
 {
 	struct rf__wreq *r;
 
@@ -300,15 +300,15 @@ sent_release_acked(struct rf_flow *f)
 }
 
 /* After lwIP freed the pcb (reset, timeout, abort): nothing will be retransmitted. */
-static void
-sent_release_all(struct rf_flow *f)
+void
+rf__flow_sent_release_all(struct rf_flow *f)
 {
 	for (; f->sent_head != f->sent_tail; f->sent_head++)
 		rf_buf_release(f->sent[f->sent_head & f->sent_mask].buf);
 }
 
-static void
-complete_writes(struct rf_flow *f, int status)
+void
+rf__flow_complete_writes(struct rf_flow *f, int status)
 {
 	while (f->wq_head != NULL) {
 		struct rf__wreq *r = f->wq_head;
@@ -317,7 +317,7 @@ complete_writes(struct rf_flow *f, int status)
 		for (uint32_t i = r->idx; i < r->n; i++)
 			rf_buf_release(r->bufs[i]);
 		if (r->cb != NULL)
-			queue(f, RF__C_WRITE, status, (void (*)(void))r->cb, r->arg, NULL);
+			rf__flow_queue(f, RF__C_WRITE, status, (void (*)(void))r->cb, r->arg, NULL);
 		wreq_free(f->loop, r);
 	}
 	f->wq_tail = NULL;
@@ -327,8 +327,8 @@ complete_writes(struct rf_flow *f, int status)
 
 /* Completes the pending read if there is something to give it: data first, then EOF, then
  * the connection's error. */
-static void
-deliver(struct rf_flow *f)
+void
+rf__flow_deliver(struct rf_flow *f)
 {
 	struct rf_buf *b;
 
@@ -340,13 +340,13 @@ deliver(struct rf_flow *f)
 			f->rxq_tail = NULL;
 		b->rf_next = NULL;
 		f->ctr.rx_bytes += b->len;
-		queue(f, RF__C_READ, RF_OK, (void (*)(void))f->read_cb, f->read_arg, b);
+		rf__flow_queue(f, RF__C_READ, RF_OK, (void (*)(void))f->read_cb, f->read_arg, b);
 		f->reads_queued++;
 	} else if (f->rx_eof || f->rd_shut) {
-		queue(f, RF__C_READ, RF_EOF, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		rf__flow_queue(f, RF__C_READ, RF_EOF, (void (*)(void))f->read_cb, f->read_arg, NULL);
 		f->reads_queued++;
 	} else if (f->conn_err != 0) {
-		queue(f, RF__C_READ, f->conn_err, (void (*)(void))f->read_cb, f->read_arg, NULL);
+		rf__flow_queue(f, RF__C_READ, f->conn_err, (void (*)(void))f->read_cb, f->read_arg, NULL);
 		f->reads_queued++;
 	} else {
 		return;
@@ -354,14 +354,14 @@ deliver(struct rf_flow *f)
 	f->read_cb = NULL;
 }
 
-static void
-check_close(struct rf_flow *f)
+void
+rf__flow_check_close(struct rf_flow *f)
 {
 	if (!f->closing || f->close_queued)
 		return;
-	deliver(f);
+	rf__flow_deliver(f);
 	if ((f->fin_sent && f->rx_eof) || f->conn_err != 0) {
-		queue(f, RF__C_CLOSE, f->conn_err, (void (*)(void))f->close_cb, f->close_arg, NULL);
+		rf__flow_queue(f, RF__C_CLOSE, f->conn_err, (void (*)(void))f->close_cb, f->close_arg, NULL);
 		f->close_queued = true;
 	}
 }
@@ -372,14 +372,14 @@ maybe_detach(struct rf_flow *f)
 {
 	if (f->pcb != NULL && f->fin_sent && f->rx_eof && f->sent_head == f->sent_tail &&
 	    f->wq_head == NULL) {
-		detach(f);
-		maybe_free(f);
+		rf__flow_detach(f);
+		rf__flow_maybe_free(f);
 	}
 }
 
 /* Hands queued writes to TCP as far as its send buffer allows, then the FIN if asked. */
-static void
-push(struct rf_flow *f)
+void
+rf__flow_push(struct rf_flow *f)
 {
 	struct tcp_pcb *pcb = f->pcb;
 	struct rf__wreq *r;
@@ -406,7 +406,7 @@ push(struct rf_flow *f)
 			if (err == ERR_MEM)
 				goto out; /* queue full: on_sent resumes */
 			if (err != ERR_OK) {
-				complete_writes(f, RF_EOF);
+				rf__flow_complete_writes(f, RF_EOF);
 				goto out;
 			}
 			r->off += n;
@@ -421,7 +421,7 @@ push(struct rf_flow *f)
 		if (f->wq_head == NULL)
 			f->wq_tail = NULL;
 		if (r->cb != NULL)
-			queue(f, RF__C_WRITE, RF_OK, (void (*)(void))r->cb, r->arg, NULL);
+			rf__flow_queue(f, RF__C_WRITE, RF_OK, (void (*)(void))r->cb, r->arg, NULL);
 		wreq_free(f->loop, r);
 	}
 	if (f->wr_shut && !f->fin_sent && tcp_shutdown(pcb, 0, 1) == ERR_OK)
@@ -429,7 +429,7 @@ push(struct rf_flow *f)
 out:
 	tcp_output(pcb);
 	track_sent(f);
-	check_close(f);
+	rf__flow_check_close(f);
 	maybe_detach(f);
 }
 
@@ -465,16 +465,16 @@ on_err(void *arg, err_t err)
 	unsent_del(f);
 	rf__tel_flow_state(f, false);
 	f->conn_err = map_err(err, f->connecting);
-	sent_release_all(f);
-	complete_writes(f, RF_EOF);
+	rf__flow_sent_release_all(f);
+	rf__flow_complete_writes(f, RF_EOF);
 	if (f->connecting) {
 		f->connecting = false;
-		queue(f, RF__C_CONNECT, f->conn_err, (void (*)(void))f->connect_cb, f->connect_arg,
+		rf__flow_queue(f, RF__C_CONNECT, f->conn_err, (void (*)(void))f->connect_cb, f->connect_arg,
 		      NULL);
 	}
-	deliver(f);
-	check_close(f);
-	maybe_free(f);
+	rf__flow_deliver(f);
+	rf__flow_check_close(f);
+	rf__flow_maybe_free(f);
 }
 
 /* Wraps one piece of received data as a buffer: a reference to its mbuf, or a copy when the
@@ -510,8 +510,8 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 	if (p == NULL) { /* the peer's FIN */
 		rf__tel_flow_state(f, false);
 		f->rx_eof = true;
-		deliver(f);
-		check_close(f);
+		rf__flow_deliver(f);
+		rf__flow_check_close(f);
 		maybe_detach(f);
 		return ERR_OK;
 	}
@@ -551,7 +551,7 @@ on_recv(void *arg, struct tcp_pcb *pcb, struct pbuf *p, err_t err)
 			f->rxq_head = first;
 		f->rxq_tail = last;
 	}
-	deliver(f);
+	rf__flow_deliver(f);
 	return ERR_OK;
 }
 
@@ -564,501 +564,6 @@ on_sent(void *arg, struct tcp_pcb *pcb, u16_t len)
 	(void)len;
 	track_sent(f);
 	sent_release_acked(f);
-	push(f);
+	rf__flow_push(f);
 	return ERR_OK;
-}
-
-static err_t
-on_connected(void *arg, struct tcp_pcb *pcb, err_t err)
-{
-	struct rf_flow *f = arg;
-
-	(void)pcb;
-	(void)err; /* lwIP 2.1 always passes ERR_OK; failures go to on_err */
-	f->connecting = false;
-	queue(f, RF__C_CONNECT, RF_OK, (void (*)(void))f->connect_cb, f->connect_arg, NULL);
-	push(f);
-	return ERR_OK;
-}
-
-static err_t
-on_accept(void *arg, struct tcp_pcb *pcb, err_t err)
-{
-	struct rf_listener *ls = arg;
-	struct rf_flow *f;
-
-	if (err != ERR_OK || pcb == NULL)
-		return ERR_VAL;
-	f = flow_new(ls->loop);
-	if (f == NULL) {
-		ls->loop->accept_refused++;
-		tcp_abort(pcb);
-		return ERR_ABRT;
-	}
-	attach(f, pcb);
-	ls->pending++;
-	struct rf__comp c = {.kind = RF__C_ACCEPT, .flow = f, .ls = ls};
-	rf__complete(ls->loop, &c);
-	return ERR_OK;
-}
-
-/* ---- the completion phase -------------------------------------------------------------- */
-
-static void listener_free(struct rf_listener *ls);
-
-void
-rf__dispatch(struct rf_loop *l, struct rf__comp *c)
-{
-	struct rf_flow *f = c->flow;
-
-	switch (c->kind) {
-	case RF__C_ACCEPT:
-		c->ls->pending--;
-		if (c->ls->closed) {
-			rf_flow_abort(f);
-			if (c->ls->pending == 0)
-				listener_free(c->ls);
-		} else {
-			c->ls->cb(c->ls, f, c->ls->arg);
-		}
-		break;
-	case RF__C_CONNECT:
-		if (c->status != RF_OK && !f->closing && !f->aborted)
-			f->app_done = true; /* freed when the callback returns */
-		((rf_connect_cb *)c->cb)(f, c->status, c->arg);
-		if (f->app_done)
-			maybe_free(f);
-		break;
-	case RF__C_READ:
-		f->reads_queued--;
-		f->ctr.reads++;
-		((rf_read_cb *)c->cb)(f, c->status, c->buf, c->arg);
-		break;
-	case RF__C_WRITE:
-		if (c->cb != NULL)
-			((rf_write_cb *)c->cb)(f, c->status, c->arg);
-		break;
-	case RF__C_CLOSE:
-		if ((f->read_cb != NULL || f->reads_queued > 0) && !f->aborted) {
-			/* a read issued before the close completion: it completes first */
-			deliver(f);
-			rf__complete(l, c);
-			break;
-		}
-		f->app_done = true; /* nothing may start inside the close callback */
-		if (c->cb != NULL)
-			((rf_close_cb *)c->cb)(f, c->status, c->arg);
-		maybe_free(f);
-		break;
-	case RF__C_FREE:
-		f->app_done = true;
-		maybe_free(f);
-		break;
-	}
-}
-
-/* Released bytes go back to lwIP's window (tcp_recved) once per run of releases on one flow,
- * at the latest at the end of the completion phase (rf__flows_credit, before the pass sends),
- * not once per buffer: per buffer, lwIP sent a window update every 4 segments (about 360 for
- * a 2 MiB window) besides the ACKs for the data. */
-void
-rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes)
-{
-	struct rf_loop *l = rf__loop;
-
-	if (l == NULL) /* released after rf_loop_destroy */
-		return;
-	if (l->credit_flow != f || l->credit_gen != gen) {
-		rf__flows_credit(l);
-		l->credit_flow = f;
-		l->credit_gen = gen;
-	}
-	l->credit_bytes += bytes;
-}
-
-void
-rf__flows_credit(struct rf_loop *l)
-{
-	struct rf_flow *f = l->credit_flow;
-	uint64_t left = l->credit_bytes;
-
-	l->credit_flow = NULL;
-	l->credit_bytes = 0;
-	if (f == NULL || f->gen != l->credit_gen)
-		return;
-	while (f->pcb != NULL && left > 0) { /* tcp_recved takes a u16 */
-		u16_t n = (u16_t)RTE_MIN(left, (uint64_t)0xffff);
-
-		tcp_recved(f->pcb, n);
-		left -= n;
-	}
-}
-
-/* ---- the API ------------------------------------------------------------------------- */
-
-int
-rf_listen(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_accept_cb *cb,
-	  void *arg, struct rf_listener **out)
-{
-	struct rf_listener *ls;
-	struct tcp_pcb *pcb, *lpcb;
-	ip_addr_t ip;
-	err_t err;
-
-	if (l == NULL || cb == NULL || out == NULL || port == 0)
-		return RF_EINVAL;
-	if (addr != NULL && rf__addr_to_lwip(addr, &ip) != 0)
-		return RF_EAFNOSUPPORT;
-	ls = calloc(1, sizeof(*ls));
-	if (ls == NULL)
-		return RF_ENOMEM;
-	pcb = tcp_new_ip_type(addr == NULL ? IPADDR_TYPE_ANY : IP_GET_TYPE(&ip));
-	if (pcb == NULL) {
-		free(ls);
-		return RF_ENOMEM;
-	}
-	err = tcp_bind(pcb, addr == NULL ? IP_ANY_TYPE : &ip, port);
-	if (err != ERR_OK) {
-		tcp_close(pcb);
-		free(ls);
-		return err == ERR_USE ? RF_EADDRINUSE : RF_EINVAL;
-	}
-	lpcb = tcp_listen_with_backlog_and_err(pcb, RF_LISTEN_BACKLOG, &err);
-	if (lpcb == NULL) {
-		tcp_close(pcb);
-		free(ls);
-		return RF_ENOMEM;
-	}
-	ls->loop = l;
-	ls->pcb = lpcb;
-	ls->cb = cb;
-	ls->arg = arg;
-	tcp_arg(lpcb, ls);
-	tcp_accept(lpcb, on_accept);
-	ls->next = l->listening;
-	if (l->listening != NULL)
-		l->listening->prev = ls;
-	l->listening = ls;
-	l->listeners++;
-	*out = ls;
-	return 0;
-}
-
-static void
-listener_free(struct rf_listener *ls)
-{
-	free(ls);
-}
-
-void
-rf_listener_close(struct rf_listener *ls)
-{
-	struct rf_loop *l;
-
-	if (ls == NULL || ls->closed)
-		return;
-	l = ls->loop;
-	tcp_arg(ls->pcb, NULL);
-	tcp_accept(ls->pcb, NULL);
-	tcp_close(ls->pcb);
-	ls->pcb = NULL;
-	ls->closed = true;
-	if (ls->prev != NULL)
-		ls->prev->next = ls->next;
-	else
-		l->listening = ls->next;
-	if (ls->next != NULL)
-		ls->next->prev = ls->prev;
-	l->listeners--;
-	if (ls->pending == 0)
-		listener_free(ls);
-}
-
-/* lwIP routes every destination to the default interface; an off-link IPv4 address is
- * reachable only through a gateway (etharp_output fails every SYN with ERR_RTE otherwise). */
-static bool
-reachable(const ip_addr_t *ip)
-{
-	const struct netif *n;
-
-	if (!IP_IS_V4(ip))
-		return true;
-	n = ip4_route(ip_2_ip4(ip));
-	if (n == NULL)
-		return false;
-	return ip4_addr_netcmp(ip_2_ip4(ip), netif_ip4_addr(n), netif_ip4_netmask(n)) ||
-	       !ip4_addr_isany_val(*netif_ip4_gw(n));
-}
-
-int
-rf_connect(struct rf_loop *l, const struct rf_addr *addr, uint16_t port, rf_connect_cb *cb,
-	   void *arg, struct rf_flow **out)
-{
-	struct rf_flow *f;
-	struct tcp_pcb *pcb;
-	ip_addr_t ip;
-	err_t err;
-
-	if (l == NULL || addr == NULL || cb == NULL || out == NULL || port == 0)
-		return RF_EINVAL;
-	if (rf__addr_to_lwip(addr, &ip) != 0)
-		return RF_EAFNOSUPPORT;
-	if (!reachable(&ip))
-		return RF_EHOSTUNREACH;
-	if (rf_pool_low())
-		return RF_ENOBUFS; /* no room for what the connection will receive (pressure.c) */
-	f = flow_new(l);
-	if (f == NULL)
-		return RF_ENOMEM;
-	pcb = tcp_new_ip_type(IP_GET_TYPE(&ip));
-	if (pcb == NULL) {
-		f->app_done = true;
-		maybe_free(f);
-		return RF_ENOMEM;
-	}
-	attach(f, pcb);
-	f->connecting = true;
-	f->connect_cb = cb;
-	f->connect_arg = arg;
-	err = tcp_connect(pcb, &ip, port, on_connected);
-	if (err != ERR_OK) {
-		detach(f);
-		tcp_abort(pcb);
-		f->app_done = true;
-		maybe_free(f);
-		return err == ERR_RTE ? RF_EHOSTUNREACH : err == ERR_USE ? RF_EADDRINUSE : RF_ENOMEM;
-	}
-	f->snd_max = pcb->snd_nxt; /* the ISN is chosen now (the SYN is not payload) */
-	rf__tel_flow_state(f, false);
-	*out = f;
-	return 0;
-}
-
-static bool
-usable(const struct rf_flow *f)
-{
-	return f != NULL && !f->app_done && !f->aborted;
-}
-
-int
-rf_flow_read(struct rf_flow *f, rf_read_cb *cb, void *arg)
-{
-	if (!usable(f) || cb == NULL)
-		return RF_EINVAL;
-	/* one read at a time: pending, or completed and its callback not yet run */
-	if (f->read_cb != NULL || f->reads_queued > 0)
-		return RF_EALREADY;
-	f->read_cb = cb;
-	f->read_arg = arg;
-	deliver(f);
-	return 0;
-}
-
-static void
-release_all(struct rf_buf **bufs, unsigned int n)
-{
-	for (unsigned int i = 0; i < n; i++)
-		if (bufs[i] != NULL)
-			rf_buf_release(bufs[i]);
-}
-
-int
-rf_flow_writev(struct rf_flow *f, struct rf_buf **bufs, unsigned int n, rf_write_cb *cb, void *arg)
-{
-	struct rf__wreq *r;
-
-	if (bufs == NULL || n == 0)
-		return RF_EINVAL;
-	for (unsigned int i = 0; i < n; i++)
-		if (bufs[i] == NULL || bufs[i]->rf_refcnt == 0) {
-			/* consume the others: the caller's references are gone in every case */
-			for (unsigned int j = 0; j < n; j++)
-				if (j != i && bufs[j] != NULL && bufs[j]->rf_refcnt > 0)
-					rf_buf_release(bufs[j]);
-			return RF_EINVAL;
-		}
-	if (!usable(f)) {
-		release_all(bufs, n);
-		return RF_EINVAL;
-	}
-	if (f->wr_shut) {
-		release_all(bufs, n);
-		return RF_EPIPE;
-	}
-	f->ctr.writes++;
-	if (f->conn_err != 0) { /* the connection is gone: nothing can be sent */
-		release_all(bufs, n);
-		if (cb != NULL)
-			queue(f, RF__C_WRITE, RF_EOF, (void (*)(void))cb, arg, NULL);
-		return 0;
-	}
-	r = wreq_new(f->loop, n);
-	if (r == NULL) {
-		release_all(bufs, n);
-		return RF_ENOMEM;
-	}
-	r->next = NULL;
-	r->cb = cb;
-	r->arg = arg;
-	r->n = n;
-	r->idx = 0;
-	r->off = 0;
-	memcpy(r->bufs, bufs, n * sizeof(bufs[0]));
-	if (f->wq_tail != NULL)
-		f->wq_tail->next = r;
-	else
-		f->wq_head = r;
-	f->wq_tail = r;
-	push(f);
-	return 0;
-}
-
-int
-rf_flow_write(struct rf_flow *f, struct rf_buf *b, rf_write_cb *cb, void *arg)
-{
-	return rf_flow_writev(f, &b, 1, cb, arg);
-}
-
-int
-rf_flow_close(struct rf_flow *f, rf_close_cb *cb, void *arg)
-{
-	if (!usable(f))
-		return RF_EINVAL;
-	if (f->closing)
-		return RF_EALREADY;
-	f->closing = true;
-	f->close_cb = cb;
-	f->close_arg = arg;
-	f->wr_shut = true;
-	if (f->pcb != NULL)
-		push(f);
-	else
-		check_close(f);
-	return 0;
-}
-
-int
-rf_flow_shutdown(struct rf_flow *f, int how)
-{
-	if (!usable(f) || how < RF_SHUT_RD || how > RF_SHUT_RDWR)
-		return RF_EINVAL;
-	if ((how & RF_SHUT_RD) && !f->rd_shut) {
-		f->rd_shut = true;
-		rxq_drop(f);
-		deliver(f);
-	}
-	if ((how & RF_SHUT_WR) && !f->wr_shut) {
-		f->wr_shut = true;
-		push(f);
-	}
-	return 0;
-}
-
-void
-rf_flow_abort(struct rf_flow *f)
-{
-	struct tcp_pcb *pcb;
-
-	if (!usable(f))
-		return;
-	f->aborted = true;
-	pcb = f->pcb;
-	if (pcb != NULL) {
-		detach(f);
-		tcp_abort(pcb); /* sends RST, frees the pcb and its segments */
-	}
-	sent_release_all(f);
-	rxq_drop(f);
-	complete_writes(f, RF_ECANCELED);
-	if (f->conn_err == 0)
-		f->conn_err = RF_ECANCELED;
-	if (f->connecting) {
-		f->connecting = false;
-		queue(f, RF__C_CONNECT, RF_ECANCELED, (void (*)(void))f->connect_cb, f->connect_arg,
-		      NULL);
-	}
-	if (f->read_cb != NULL) {
-		queue(f, RF__C_READ, RF_ECANCELED, (void (*)(void))f->read_cb, f->read_arg, NULL);
-		f->reads_queued++;
-		f->read_cb = NULL;
-	}
-	if (f->closing && !f->close_queued) {
-		queue(f, RF__C_CLOSE, RF_ECANCELED, (void (*)(void))f->close_cb, f->close_arg, NULL);
-		f->close_queued = true;
-	} else if (!f->close_queued) {
-		queue(f, RF__C_FREE, 0, NULL, NULL, NULL);
-	}
-}
-
-void
-rf__flows_abort_all(struct rf_loop *l)
-{
-	struct rf_flow *f = l->live;
-
-	while (l->listening != NULL)
-		rf_listener_close(l->listening);
-	while (f != NULL) {
-		struct rf_flow *next = f->next;
-
-		if (f->app_done) { /* detached from the app, still attached to lwIP */
-			struct tcp_pcb *pcb = f->pcb;
-
-			detach(f);
-			if (pcb != NULL)
-				tcp_abort(pcb);
-			sent_release_all(f);
-			maybe_free(f);
-		} else {
-			rf_flow_abort(f);
-		}
-		f = next;
-	}
-}
-
-void
-rf_flow_set_data(struct rf_flow *f, void *data)
-{
-	f->data = data;
-}
-
-void *
-rf_flow_data(const struct rf_flow *f)
-{
-	return f->data;
-}
-
-static int
-endpoint(const struct rf_flow *f, bool local, struct rf_endpoint *out)
-{
-	if (f == NULL || out == NULL)
-		return RF_EINVAL;
-	if (f->pcb == NULL)
-		return RF_ENOTCONN;
-	rf__addr_from_lwip(local ? &f->pcb->local_ip : &f->pcb->remote_ip, &out->addr);
-	out->port = local ? f->pcb->local_port : f->pcb->remote_port;
-	return 0;
-}
-
-int
-rf_flow_local(const struct rf_flow *f, struct rf_endpoint *out)
-{
-	return endpoint(f, true, out);
-}
-
-int
-rf_flow_remote(const struct rf_flow *f, struct rf_endpoint *out)
-{
-	return endpoint(f, false, out);
-}
-
-void
-rf_flow_counters(const struct rf_flow *f, struct rf_flow_counters *out)
-{
-	*out = f->ctr;
-}
-
-uint64_t
-rf_flow_id(const struct rf_flow *f)
-{
-	return f->id;
 }

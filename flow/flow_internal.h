@@ -176,13 +176,28 @@ void rf__telemetry_start(struct rf_loop *l);
 void rf__telemetry_publish(struct rf_loop *l, uint64_t now_tsc);
 void rf__telemetry_stop(struct rf_loop *l);
 
-/* flow.c */
+/* flow.c: flow objects, the send and receive sides, lwIP's receive/sent/error callbacks */
+struct rf_flow *rf__flow_new(struct rf_loop *l);
+void rf__flow_attach(struct rf_flow *f, struct tcp_pcb *pcb);
+void rf__flow_detach(struct rf_flow *f);
+void rf__flow_maybe_free(struct rf_flow *f);
+void rf__flow_queue(struct rf_flow *f, uint8_t kind, int status, void (*cb)(void), void *arg,
+		    struct rf_buf *b);
+void rf__flow_push(struct rf_flow *f);
+void rf__flow_deliver(struct rf_flow *f);
+void rf__flow_check_close(struct rf_flow *f);
+void rf__flow_complete_writes(struct rf_flow *f, int status);
+void rf__flow_rxq_drop(struct rf_flow *f);
+void rf__flow_sent_release_all(struct rf_flow *f);
+struct rf__wreq *rf__wreq_new(struct rf_loop *l, unsigned int n);
+void rf__wreqs_free(struct rf_loop *l);
+void rf__flows_track_sent(struct rf_loop *l);
+
+/* calls.c: the application's calls on a flow, and the completion phase */
+void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
 void rf__flow_credit(struct rf_flow *f, uint32_t gen, uint32_t bytes);
 void rf__flows_credit(struct rf_loop *l);
 void rf__flows_abort_all(struct rf_loop *l);
-void rf__dispatch(struct rf_loop *l, struct rf__comp *c);
-void rf__wreqs_free(struct rf_loop *l);
-void rf__flows_track_sent(struct rf_loop *l);
 
 /* buf.c */
 struct rf_buf *rf__buf_root(struct rte_mbuf *m, uint8_t *data, uint32_t len);
