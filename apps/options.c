@@ -628,6 +628,12 @@ check_combination(struct rf_app *app)
 	}
 }
 
+/* rf_app_parse's copies while it runs: here rather than on its stack, so that a usage error's
+ * exit() leaves them reachable (LeakSanitizer reported them as leaks otherwise); volatile, or
+ * the compiler drops stores that nothing in this file reads. */
+static char **volatile parse_args;
+static struct option *volatile parse_longopts;
+
 void
 rf_app_parse(struct rf_app *app, int argc, char **argv)
 {
@@ -662,8 +668,8 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 	if (first < 1 || first > argc)
 		first = argc;
 	nargs = argc - first + 1;
-	args = calloc((size_t)nargs + 1, sizeof(*args));
-	longopts = calloc(ncommon + nprog + 2, sizeof(*longopts));
+	args = parse_args = calloc((size_t)nargs + 1, sizeof(*args));
+	longopts = parse_longopts = calloc(ncommon + nprog + 2, sizeof(*longopts));
 	if (args == NULL || longopts == NULL) {
 		fprintf(stderr, "%s: out of memory\n", app->spec->name);
 		exit(1);
@@ -720,4 +726,6 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 	check_combination(app);
 	free(longopts);
 	free(args);
+	parse_longopts = NULL;
+	parse_args = NULL;
 }
