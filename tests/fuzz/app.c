@@ -52,6 +52,8 @@
 
 void fz_det_reset(void); /* det.c */
 
+void (*fz_seen_read)(int accepted, const uint8_t *data, size_t len);
+
 /* ---- the application ----------------------------------------------------------------- */
 
 static struct fz_app *
@@ -133,6 +135,8 @@ on_read(struct rf_flow *f, int status, struct rf_buf *b, void *arg)
 			close_app(a);
 		return; /* an error: the flow waits for the reset (or its close completes) */
 	}
+	if (fz_seen_read != NULL)
+		fz_seen_read(a->accepted, b->data, b->len);
 	if (a->flow != NULL && fz.hold && a->nheld < FZ_MAX_HELD)
 		a->held[a->nheld++] = b;
 	else

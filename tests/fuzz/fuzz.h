@@ -64,6 +64,12 @@ enum fz_action {
 	FZ_ABORT = 7,       /* every flow */
 };
 
+/* Observers, for a test that checks what the stack did with an input (ooseq_window.c); NULL
+ * in the fuzzer and the replay. fz_seen_sent: every frame the stack sent, as it comes off
+ * the wire; fz_seen_read: every buffer a flow read (accepted: a flow of the listener). */
+extern void (*fz_seen_sent)(const uint8_t *frame, size_t len);
+extern void (*fz_seen_read)(int accepted, const uint8_t *data, size_t len);
+
 void fz_start(void);
 void fz_begin(void);
 void fz_frame(const uint8_t *f, size_t len, enum fz_mode mode);

@@ -11,8 +11,13 @@ Every case of the malformed-input corpus (tests/malformed/*.hex) becomes one inp
 (malformed-*): listen cases as they are, conn cases after a handshake on the port the case
 uses, their sequence and acknowledgment numbers made to fit (the checksum error kept).
 
+Regression inputs for lwIP defects that need a whole conversation rather than one frame
+(regress-lwip-tcp-ooseq-*: patch 0002's window overrun, IPv4 and IPv6; ooseq_window.c checks
+what the stack did with them, the replay that nothing crashed).
+
 Inputs libFuzzer found (merged by `./run fuzz`, named by their SHA-1) are not written here;
-this script only adds or replaces its own seed-* and malformed-* files.
+this script only adds or replaces its own seed-*, malformed-* and regress-lwip-tcp-ooseq-*
+files (the other regress-* files are crashes the fuzzer found, kept as they were found).
 """
 import os
 import struct
@@ -157,6 +162,58 @@ def seeds():
     return out
 
 
+OOSEQ_PORT, OOSEQ_ISN = 40100, 1000
+OOSEQ_WINDOW = 65535  # no window scaling offered: lwIP's window is 64 KiB - 1
+
+
+def ooseq_byte(off, junk):
+    """Byte `off` of the peer's stream; the bytes a stack must not take (past its window)
+    differ from the stream's (ooseq_window.c compares every byte read with off & 0xff)."""
+    return (off + 128 if junk and off >= OOSEQ_WINDOW else off) & 0xFF
+
+
+def ooseq_overrun(v6):
+    """Patch 0002's defect (stack/patches/0002, docs/security.md): an out-of-order queue whose
+    last segment was trimmed to the window edge, then a longer segment with the same sequence
+    number replacing it (900 bytes past the edge), then the hole filled while the application
+    holds what it read (the window only shrinks). Unpatched lwIP queues the replacement as it
+    came and asserts "ooseq tcplen > rcv_wnd" when the hole is filled (with assertions off it
+    would take the 900 bytes and wrap rcv_wnd). Then the application releases what it held,
+    the peer sends 2 segments more from the edge on, and FIN: all must be acknowledged and
+    read, in order, with none of the bytes past the old edge."""
+    p, port, w = Peer(v6), OOSEQ_PORT, OOSEQ_WINDOW
+    mss = 1440 if v6 else 1460  # 1,514-byte frames either way
+    n0 = OOSEQ_ISN + 1
+
+    def seg(off, length, junk=True, flags=ACK, **kw):
+        data = bytes(ooseq_byte(o, junk) for o in range(off, off + length))
+        return rec(p.seg(port, LISTEN, n0 + off, 1, flags, data), REL_FIX, **kw)
+
+    recs = [rec(p.seg(port, LISTEN, OOSEQ_ISN, 0, SYN, options=bytes([2, 4, 0x05, 0xb4])),
+                FIX),
+            rec(p.seg(port, LISTEN, n0, 1, ACK), REL_FIX),
+            rec(action=HOLD),
+            seg(mss, mss),             # out of order: the queue starts
+            seg(w - 500, 1000),        # appended, trimmed to the last 500 bytes of the window
+            seg(w - 500, 1400)]        # replaces it: 900 bytes past the window
+    off = 0
+    while off < w - 500:               # the hole filled, in order
+        recs.append(seg(off, min(mss, w - 500 - off)))
+        off += min(mss, w - 500 - off)
+    recs += [rec(ms=500),                # the delayed ACK: the edge, window 0
+             rec(action=RELEASE),
+             seg(w, mss, junk=False, ms=10),
+             seg(w + mss, mss, junk=False),
+             seg(w + 2 * mss, 0, junk=False, flags=FIN | ACK, ms=10),
+             rec(ms=500)]
+    return recs
+
+
+def regressions():
+    return {"lwip-tcp-ooseq-replace-trimmed-last-%s" % ("v6" if v6 else "v4"): ooseq_overrun(v6)
+            for v6 in (False, True)}
+
+
 def fix_ack(frame, ack):
     """The TCP ack field of an IPv4 or IPv6 frame set to ack, its checksum moved by the same
     amount (RFC 1624), so that a wrong one stays wrong."""
@@ -214,7 +271,8 @@ def main(argv):
     folder = argv[1] if len(argv) > 1 else os.path.join(HERE, "corpus")
     os.makedirs(folder, exist_ok=True)
     n = 0
-    for prefix, inputs in (("seed-", seeds()), ("malformed-", malformed())):
+    for prefix, inputs in (("seed-", seeds()), ("malformed-", malformed()),
+                           ("regress-", regressions())):
         for name, recs in inputs.items():
             with open(os.path.join(folder, prefix + name), "wb") as f:
                 f.write(b"".join(recs))

@@ -31,6 +31,7 @@
 #define ETH_HLEN 14
 
 struct fz fz;
+void (*fz_seen_sent)(const uint8_t *frame, size_t len);
 
 static const uint8_t peer_mac[6] = FZ_PEER_MAC;
 static const uint8_t stack_mac[6] = FZ_STACK_MAC;
@@ -212,6 +213,8 @@ fz_collect(void)
 
 			if (m->pkt_len <= sizeof(frame))
 				f = rte_pktmbuf_read(m, 0, m->pkt_len, frame); /* linearises */
+			if (f != NULL && fz_seen_sent != NULL)
+				fz_seen_sent(f, m->pkt_len);
 			if (f != NULL)
 				sent(f, m->pkt_len);
 			rte_pktmbuf_free(m);
