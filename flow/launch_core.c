@@ -6,7 +6,9 @@
  * The primary owns the devices and their queues (in shared memory): closing them while a
  * secondary still polls one makes that secondary crash in its PMD (net_tap did so here). So a
  * memzone lists the secondaries' pids, each cleared once its ports are released; the primary
- * waits for the list to empty (or its processes to be gone) before closing.
+ * waits for the list to empty (or its processes to be gone) before closing. While it waits it
+ * polls no device, and says so after a second ("loop stopped, waiting ..."): a test can then
+ * let a memif peer leave without this core being inside a burst (tests/multicore/multicore.sh).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -98,6 +100,9 @@ rf__launch_stopping(struct rf_launch *mc)
 		}
 		if (!busy)
 			return;
+		if (waited == 100) /* from here on, this core polls nothing until they are gone */
+			fprintf(stderr, "rawflow: core 0: loop stopped, waiting for the other cores to "
+					"release the devices\n");
 		if (waited == RF_PRIMARY_GRACE_S * 100)
 			kill(getppid(), SIGTERM);
 		usleep(10000);
