@@ -8,7 +8,10 @@
 #include <string.h>
 
 #include "lwip/init.h"
+#include "lwip/ip.h"
 #include "lwip/ip4.h"
+#include "lwip/ip6.h"
+#include "lwip/ip6_addr.h"
 #include "lwip/memp.h"
 #include "lwip/netif.h"
 #include "lwip/pbuf.h"
@@ -22,6 +25,7 @@
 struct th th;
 uint32_t th_now_ms = 1000;
 uint16_t th_dst_port = TH_PORT;
+int th_family = 4;
 long th_frames_live;
 
 static struct netif nif;
@@ -49,59 +53,67 @@ rf__lwip_rand(void)
 
 /* ---- the netif: output recorded, input from crafted frames ----------------------------- */
 
+/* Records the TCP segment at tcp (tcplen bytes: header and payload) the stack sent. */
+static void
+record(const uint8_t *tcp, uint16_t tcplen, const uint8_t *src, const uint8_t *dst)
+{
+	struct th_seg *s;
+	uint16_t thl = (uint16_t)((tcp[12] >> 4) * 4);
+
+	if (th.nout >= TH_MAX_OUT) {
+		th.nout++;
+		return;
+	}
+	s = &th.out[th.nout++];
+	memcpy(&s->src, src, 4);
+	memcpy(&s->dst, dst, 4);
+	s->src = ntohl(s->src);
+	s->dst = ntohl(s->dst);
+	s->sport = (uint16_t)(tcp[0] << 8 | tcp[1]);
+	s->dport = (uint16_t)(tcp[2] << 8 | tcp[3]);
+	memcpy(&s->seq, tcp + 4, 4);
+	memcpy(&s->ack, tcp + 8, 4);
+	s->seq = ntohl(s->seq);
+	s->ack = ntohl(s->ack);
+	s->flags = tcp[13];
+	s->wnd = (uint16_t)(tcp[14] << 8 | tcp[15]);
+	s->len = (uint16_t)(tcplen - thl);
+}
+
 static err_t
 out4(struct netif *n, struct pbuf *p, const ip4_addr_t *dst)
 {
 	uint8_t b[60];
-	struct th_seg *s;
-	uint16_t ihl, thl, tot;
+	uint16_t ihl;
 
 	(void)n;
 	(void)dst;
 	if (pbuf_copy_partial(p, b, sizeof(b), 0) < 40 || b[9] != 6)
 		return ERR_OK;
-	if (th.nout >= TH_MAX_OUT) {
-		th.nout++;
-		return ERR_OK;
-	}
-	s = &th.out[th.nout++];
 	ihl = (uint16_t)((b[0] & 0x0f) * 4);
-	tot = (uint16_t)(b[2] << 8 | b[3]);
-	thl = (uint16_t)((b[ihl + 12] >> 4) * 4);
-	memcpy(&s->src, b + 12, 4);
-	memcpy(&s->dst, b + 16, 4);
-	s->src = ntohl(s->src);
-	s->dst = ntohl(s->dst);
-	s->sport = (uint16_t)(b[ihl] << 8 | b[ihl + 1]);
-	s->dport = (uint16_t)(b[ihl + 2] << 8 | b[ihl + 3]);
-	memcpy(&s->seq, b + ihl + 4, 4);
-	memcpy(&s->ack, b + ihl + 8, 4);
-	s->seq = ntohl(s->seq);
-	s->ack = ntohl(s->ack);
-	s->flags = b[ihl + 13];
-	s->wnd = (uint16_t)(b[ihl + 14] << 8 | b[ihl + 15]);
-	s->len = (uint16_t)(tot - ihl - thl);
+	record(b + ihl, (uint16_t)((b[2] << 8 | b[3]) - ihl), b + 12, b + 16);
 	return ERR_OK;
 }
 
-#if LWIP_IPV6
+/* IPv6: addresses recorded by their last 32 bits (2001:2::c612:1 as 198.18.0.1). */
 static err_t
 out6(struct netif *n, struct pbuf *p, const ip6_addr_t *dst)
 {
+	uint8_t b[80];
+
 	(void)n;
-	(void)p;
 	(void)dst;
+	if (pbuf_copy_partial(p, b, sizeof(b), 0) < 60 || b[6] != 6)
+		return ERR_OK;
+	record(b + 40, (uint16_t)(b[4] << 8 | b[5]), b + 8 + 12, b + 24 + 12);
 	return ERR_OK;
 }
-#endif
 
 static err_t
 nif_init(struct netif *n)
 {
 	n->output = out4;
-#if LWIP_IPV6
 	n->output_ip6 = out6;
-#endif
 	n->mtu = 1500;
 	n->flags = NETIF_FLAG_LINK_UP;
 	n->name[0] = 't';
@@ -125,44 +137,70 @@ frame_free(struct pbuf *p)
 	th_frames_live--;
 }
 
+/* The IP header of a frame from ip (host order; over IPv6 2001:2::/96 + ip) to the stack,
+ * for a TCP segment of tcplen bytes; returns its length. */
+static uint16_t
+ip_header(uint8_t *b, uint32_t ip, uint16_t tcplen)
+{
+	uint32_t src = htonl(ip), dst = htonl(TH_STACK_IP);
+
+	if (th_family == 6) {
+		static const uint8_t prefix[12] = {0x20, 0x01, 0x00, 0x02};
+
+		memset(b, 0, 40);
+		b[0] = 0x60;
+		b[4] = (uint8_t)(tcplen >> 8);
+		b[5] = (uint8_t)tcplen;
+		b[6] = 6;
+		b[7] = 64;
+		memcpy(b + 8, prefix, 12);
+		memcpy(b + 20, &src, 4);
+		memcpy(b + 24, prefix, 12);
+		memcpy(b + 36, &dst, 4);
+		return 40;
+	}
+	memset(b, 0, 20);
+	b[0] = 0x45;
+	b[2] = (uint8_t)((20 + tcplen) >> 8);
+	b[3] = (uint8_t)(20 + tcplen);
+	b[8] = 64;
+	b[9] = 6;
+	memcpy(b + 12, &src, 4);
+	memcpy(b + 16, &dst, 4);
+	return 20;
+}
+
 void
 th_send(uint32_t ip, uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags, uint16_t wnd,
 	const uint8_t *opts, uint8_t optlen, const void *data, uint16_t len)
 {
-	uint16_t thl = (uint16_t)(20 + optlen), tot = (uint16_t)(20 + thl + len);
+	uint16_t thl = (uint16_t)(20 + optlen), iphl = th_family == 6 ? 40 : 20;
+	uint16_t tot = (uint16_t)(iphl + thl + len);
 	struct frame *f = calloc(1, sizeof(*f));
-	uint8_t *b = malloc(tot); /* exactly the frame: a read past it is a heap overflow */
+	uint8_t *b = malloc(tot), *t; /* exactly the frame: a read past it is a heap overflow */
 	uint32_t v;
 	struct pbuf *p;
 
 	if (f == NULL || b == NULL || optlen % 4 != 0)
 		abort();
-	memset(b, 0, 40);
-	b[0] = 0x45;
-	b[2] = (uint8_t)(tot >> 8);
-	b[3] = (uint8_t)tot;
-	b[8] = 64;
-	b[9] = 6;
-	v = htonl(ip);
-	memcpy(b + 12, &v, 4);
-	v = htonl(TH_STACK_IP);
-	memcpy(b + 16, &v, 4);
-	b[20] = (uint8_t)(port >> 8);
-	b[21] = (uint8_t)port;
-	b[22] = (uint8_t)(th_dst_port >> 8);
-	b[23] = (uint8_t)th_dst_port;
+	t = b + ip_header(b, ip, (uint16_t)(thl + len));
+	memset(t, 0, 20);
+	t[0] = (uint8_t)(port >> 8);
+	t[1] = (uint8_t)port;
+	t[2] = (uint8_t)(th_dst_port >> 8);
+	t[3] = (uint8_t)th_dst_port;
 	v = htonl(seq);
-	memcpy(b + 24, &v, 4);
+	memcpy(t + 4, &v, 4);
 	v = htonl(ack);
-	memcpy(b + 28, &v, 4);
-	b[32] = (uint8_t)((thl / 4) << 4);
-	b[33] = flags;
-	b[34] = (uint8_t)(wnd >> 8);
-	b[35] = (uint8_t)wnd;
+	memcpy(t + 8, &v, 4);
+	t[12] = (uint8_t)((thl / 4) << 4);
+	t[13] = flags;
+	t[14] = (uint8_t)(wnd >> 8);
+	t[15] = (uint8_t)wnd;
 	if (optlen)
-		memcpy(b + 40, opts, optlen);
+		memcpy(t + 20, opts, optlen);
 	if (len)
-		memcpy(b + 20 + thl, data, len);
+		memcpy(t + thl, data, len);
 	f->data = b;
 	f->pc.custom_free_function = frame_free;
 	p = pbuf_alloced_custom(PBUF_RAW, tot, PBUF_POOL, &f->pc, b, tot);
@@ -234,19 +272,24 @@ void
 th_setup(uint8_t backlog)
 {
 	ip4_addr_t a, m, g;
+	ip6_addr_t a6;
 	struct tcp_pcb *pcb;
 
 	memset(&th, 0, sizeof(th));
+	th_family = 4;
 	lwip_init();
 	IP4_ADDR(&a, 198, 18, 0, 2);
 	IP4_ADDR(&m, 255, 255, 255, 0);
 	IP4_ADDR(&g, 0, 0, 0, 0);
-	if (netif_add(&nif, &a, &m, &g, NULL, nif_init, ip4_input) == NULL)
+	if (netif_add(&nif, &a, &m, &g, NULL, nif_init, ip_input) == NULL ||
+	    !ip6addr_aton("2001:2::c612:2", &a6)) /* TH_STACK_IP's IPv6 twin */
 		abort();
+	netif_ip6_addr_set(&nif, 0, &a6);
+	netif_ip6_addr_set_state(&nif, 0, IP6_ADDR_PREFERRED);
 	netif_set_default(&nif);
 	netif_set_up(&nif);
-	pcb = tcp_new();
-	if (pcb == NULL || tcp_bind(pcb, IP4_ADDR_ANY, TH_PORT) != ERR_OK)
+	pcb = tcp_new_ip_type(IPADDR_TYPE_ANY);
+	if (pcb == NULL || tcp_bind(pcb, IP_ANY_TYPE, TH_PORT) != ERR_OK)
 		abort();
 	th.listener = (struct tcp_pcb_listen *)tcp_listen_with_backlog(pcb, backlog);
 	if (th.listener == NULL)
@@ -290,6 +333,33 @@ th_leaks(void)
 	else
 		return NULL;
 	return msg;
+}
+
+void
+th_fixture_setup(void)
+{
+	th_setup(8);
+}
+
+void
+th_fixture_teardown(void)
+{
+	const char *leak;
+
+	th_teardown();
+	leak = th_leaks();
+	ck_assert_msg(leak == NULL, "after the test lwIP still holds %s", leak);
+}
+
+TCase *
+th_tcase(Suite *s, const char *name, void (*setup)(void))
+{
+	TCase *tc = tcase_create(name);
+
+	if (setup != NULL)
+		tcase_add_checked_fixture(tc, setup, th_fixture_teardown);
+	suite_add_tcase(s, tc);
+	return tc;
 }
 
 /* ---- the peer's handshake and the record of what the stack sent ------------------------ */

@@ -1,9 +1,11 @@
 /*
  * A peer made of crafted segments, for lwIP's TCP input (tests/security/test_tcp_input.c).
  *
- * lwIP runs here without DPDK: one netif at 198.18.0.2/24 whose output function records every
- * segment the stack sends (tcp_harness_out), and whose input is fed frames built by
- * th_send(): IPv4 + TCP, each in its own malloc'd buffer of exactly the frame's length,
+ * lwIP runs here without DPDK: one netif at 198.18.0.2/24 and 2001:2::c612:2 whose output
+ * functions record every segment the stack sends, and whose input is fed frames built by
+ * th_send(): IPv4 + TCP, or IPv6 + TCP while th_family is 6 (addresses 2001:2::/96 + the
+ * IPv4 address, so tests name hosts the same way in both families; recorded segments carry
+ * the addresses' last 32 bits), each in its own malloc'd buffer of exactly the frame's length,
  * wrapped as a custom pbuf as stack/netif.c wraps mbufs. So a read one byte past a frame is a
  * heap overflow that AddressSanitizer reports (the suite is built with -fsanitize=address).
  * Checksums are neither checked nor generated on this netif. Time is th_now_ms (lwIP's
@@ -18,6 +20,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+
+#include <check.h>
 
 #include "lwip/tcp.h"
 
@@ -63,6 +67,7 @@ extern struct th th;
 extern uint32_t th_now_ms;
 extern uint16_t th_dst_port; /* where th_send() sends to: TH_PORT unless a test changes it */
 extern long th_frames_live; /* crafted frames not yet freed by lwIP */
+extern int th_family;       /* 4 or 6: what th_send() builds (th_setup() sets 4) */
 
 /* lwIP started, netif up, listener on TH_PORT with this backlog. */
 void th_setup(uint8_t backlog);
@@ -70,6 +75,14 @@ void th_setup(uint8_t backlog);
 void th_teardown(void);
 /* Describes what is still allocated, or NULL when nothing is. */
 const char *th_leaks(void);
+
+/* check's fixture of the suites on this harness: th_setup(8) before each test; after it
+ * th_teardown() and a failed test when lwIP still holds anything (th_leaks). */
+void th_fixture_setup(void);
+void th_fixture_teardown(void);
+/* A test case named name in s, with setup and th_fixture_teardown as its checked fixture
+ * (setup NULL: no fixture). */
+TCase *th_tcase(Suite *s, const char *name, void (*setup)(void));
 
 /* Sends one segment to the stack from ip:port to TH_PORT. opts: raw TCP option bytes. */
 void th_send(uint32_t ip, uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags,

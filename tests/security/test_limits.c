@@ -27,22 +27,6 @@
 static uint8_t payload[1460];
 
 static void
-setup(void)
-{
-	th_setup(8);
-}
-
-static void
-teardown(void)
-{
-	const char *leak;
-
-	th_teardown();
-	leak = th_leaks();
-	ck_assert_msg(leak == NULL, "after the test lwIP still holds %s", leak);
-}
-
-static void
 connect_peer(uint16_t port)
 {
 	ck_assert_msg(th_connect(port, -1), "handshake from port %u failed", port);
@@ -309,24 +293,19 @@ main(void)
 	Suite *s = suite_create("limits");
 	TCase *tc;
 
-	tc = tcase_create("oow");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "oow", th_fixture_setup);
 	tcase_add_test(tc, test_oow_flood_bounded);
 	tcase_add_test(tc, test_dupacks_for_in_window_ooseq_not_limited);
 	tcase_add_test(tc, test_oow_interval_per_connection);
 	tcase_add_test(tc, test_old_data_answered_within_budget);
 	tcase_add_test(tc, test_oow_within_challenge_budget);
 	tcase_add_test(tc, test_oow_interval);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("ooseq");
-	tcase_add_checked_fixture(tc, setup, teardown);
+	tc = th_tcase(s, "ooseq", th_fixture_setup);
 	tcase_add_test(tc, test_ooseq_count_kept_by_in_order_data);
 	tcase_add_test(tc, test_in_order_cost_independent_of_queue);
-	suite_add_tcase(s, tc);
 
-	tc = tcase_create("halfopen");
+	tc = th_tcase(s, "halfopen", NULL);
 	tcase_add_test(tc, test_half_open_bound_follows_max_flows);
-	suite_add_tcase(s, tc);
 	return unit_run(s);
 }
