@@ -22,8 +22,7 @@
 #include <rte_mbuf.h>
 #include <rte_ring.h>
 
-#include "rf_stack.h" /* rf_clock_fake */
-
+#include "fake_clock.h" /* tests/unit: rf_test_advance, rf_clock_fake */
 #include "fuzz_internal.h"
 
 #define FZ_RING "ETH_RXTX0_net_ring0"
@@ -253,14 +252,7 @@ fz_settle(void)
 void
 fz_advance(uint64_t ms)
 {
-	while (ms > 0) {
-		uint64_t step = ms < 100 ? ms : 100;
-
-		fz.now += step;
-		ms -= step;
-		rf_clock_fake(fz.now);
-		fz_settle();
-	}
+	rf_test_advance(&fz.now, ms, fz_settle);
 }
 
 /* ---- start ------------------------------------------------------------------------------ */

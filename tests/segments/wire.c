@@ -19,8 +19,7 @@
 #include <rte_mempool.h>
 #include <rte_ring.h>
 
-#include "rf_stack.h" /* rf_clock_fake */
-
+#include "fake_clock.h" /* tests/unit: rf_test_advance, rf_clock_fake */
 #include "harness.h"
 
 /* The ring net_ring0 made for queue 0: RX and TX both (see harness.h). */
@@ -471,14 +470,7 @@ h_run(void)
 void
 h_advance(uint64_t ms)
 {
-	while (ms > 0) {
-		uint64_t step = ms < 100 ? ms : 100;
-
-		h.now += step;
-		ms -= step;
-		rf_clock_fake(h.now);
-		h_run();
-	}
+	rf_test_advance(&h.now, ms, h_run);
 }
 
 bool
