@@ -72,6 +72,10 @@
  * drivers/ asks the NIC and stack/netif.c turns lwIP's work off for that netif only. */
 #define LWIP_CHECKSUM_CTRL_PER_NETIF 1
 #define LWIP_CHECKSUM_ON_COPY 0
+/* The software sum: stack/chksum.c, 32 bytes per step instead of lwIP's 2 (the largest lwIP
+ * entry in a bulk flow's profile over net_memif, which has no offload). */
+#define LWIP_CHKSUM rf_chksum
+unsigned short rf_chksum(const void *data, int len);
 
 /* ---- TCP ------------------------------------------------------------------------------- */
 #define LWIP_TCP 1
