@@ -390,3 +390,48 @@ h__apps_free(void)
 	}
 	memset(&st, 0, sizeof(st));
 }
+
+/* The peer's window shuts the way it does in practice: the stack sends len bytes and the
+ * peer acknowledges them with a window of 0. (An ACK that acknowledges nothing new and only
+ * shrinks the window is ignored by lwIP's update rule, as in BSD: SND.WL2 must advance or
+ * the window grow; RFC 1122 4.2.2.16 discourages shrinking anyway.) */
+void
+h_shut_peer_window(struct h_conn *c, uint32_t len)
+{
+	struct h_seg s;
+	uint32_t got = 0;
+
+	h_write(c->app, len, 0);
+	h_run();
+	while (h_pending()) {
+		s = h_recv();
+		ck_assert_uint_eq(s.seq, c->rcv_nxt + got);
+		got += s.len;
+	}
+	ck_assert_uint_eq(got, len);
+	c->rcv_nxt += len;
+	c->wnd = 0;
+	h_conn_send(c, H_ACK, NULL, 0);
+	h_run();
+	h_none();
+}
+
+struct h_seg
+h_open_peer_window(struct h_conn *c, uint32_t len)
+{
+	struct h_seg s;
+	uint32_t base = c->rcv_nxt;
+
+	c->wnd = 65535;
+	h_conn_send(c, H_ACK, NULL, 0);
+	h_run();
+	s = h_recv();
+	h_assert_seg(s, H_ACK | H_PSH, base, c->snd_nxt);
+	ck_assert_uint_eq(s.len, len);
+	h_none();
+	c->rcv_nxt += len;
+	h_conn_send(c, H_ACK, NULL, 0);
+	h_run();
+	h_none();
+	return s;
+}

@@ -215,6 +215,13 @@ void h_conn_send(struct h_conn *c, uint8_t flags, const void *data, uint16_t len
 /* Payload of len bytes, byte i = (seed + i) & 0xff. */
 void h_conn_send_pattern(struct h_conn *c, uint8_t flags, uint16_t len, uint8_t seed);
 
+/* The peer's window shuts the way it does in practice: the stack sends len bytes (written
+ * by c->app) and the peer acknowledges them with a window of 0 (c->wnd becomes 0). */
+void h_shut_peer_window(struct h_conn *c, uint32_t len);
+/* ... and opens it again (65535): the stack sends the len bytes it held back, from
+ * c->rcv_nxt, in one segment, and nothing else; the peer acknowledges them. Returns it. */
+struct h_seg h_open_peer_window(struct h_conn *c, uint32_t len);
+
 /* Options for a handshake. */
 struct h_hs_opts {
 	uint16_t mss;   /* 0: H_STACK_MSS */

@@ -321,12 +321,116 @@ START_TEST(test_timeout_counted_apart_from_fast_resends)
 }
 END_TEST
 
+/* ---- the peer's window after a resend ------------------------------------------------------ */
+
+/* The peer's segment at `seq` (its own data, len bytes) acknowledging segment `acked` of the
+ * stack's, with the window that puts its right edge at segment `edge`. */
+static void
+peer_data(struct sender *s, uint32_t seq, uint16_t len, unsigned int acked, unsigned int edge)
+{
+	uint8_t data[100] = {0};
+
+	ck_assert_uint_le(len, sizeof(data));
+	h_send(&(struct h_tcp){.sport = s->c.pport, .dport = s->c.sport, .seq = seq,
+			       .ack = seq_of(s, acked), .flags = H_ACK,
+			       .wnd = (uint16_t)((edge - acked) * MSS), .data = data, .len = len});
+	h_run();
+}
+
+/* The peer's data segment P2 arrives (its P1 was lost); then the peer resends P1, lower in
+ * sequence, acknowledging more of the stack's data with a window that keeps the right edge
+ * where it was. lwIP's update rule (SND.WL1 < SEG.SEQ, ...) skipped that segment's window
+ * but took its ACK, and tcp_output() counts the window from SND.UNA: the right edge moved up
+ * by what the resend acknowledged and the stack sent past the peer's window. Through the
+ * faults suite's memif leg that data was refused, the receiver's window then shut, and the
+ * sender's next ACKs (sequence numbers past a zero window) were never taken: the echo stalled
+ * for good (docs/testing.md). SACK recovery (patch 0021) resends in place like this all
+ * the time. Patch 0033 takes the window of every segment that acknowledges new data. */
+START_TEST(test_window_of_a_resend_that_acknowledges_more_is_taken)
+{
+	struct sender s;
+	unsigned int k = grow(&s, 10);
+	uint32_t p1 = s.c.snd_nxt, edge;
+
+	ck_assert_uint_ge(k, 10);
+	edge = seq_of(&s, k + 2);
+	/* P2 (P1 lost): segments 0-1 acknowledged, the right edge two segments past the flight */
+	peer_data(&s, p1 + 50, 50, 2, k + 2);
+	take(&s);
+	ck_assert_msg(!h_seq_lt(edge, s.nxt), "sent to %u, past the right edge %u after P2",
+		      s.nxt, edge);
+	/* P1 resent: segments 0-3 acknowledged, the same right edge */
+	peer_data(&s, p1, 50, 4, k + 2);
+	take(&s);
+	ck_assert_msg(!h_seq_lt(edge, s.nxt),
+		      "sent to %u, %u bytes past the peer's right edge %u", s.nxt, s.nxt - edge,
+		      edge);
+	ck_assert_msg(s.nxt == edge, "sent to %u, the right edge %u is not reached", s.nxt, edge);
+	h_finish();
+}
+END_TEST
+
+/* ---- persist: the probe byte the peer did not take ----------------------------------------- */
+
+/* The stack probes the peer's zero window with one new byte; the peer, still without room,
+ * drops it and answers: window 0, the byte not acknowledged. lwIP had left SND.NXT one past
+ * that byte, so every empty ACK it sent afterwards carried a sequence number one past the
+ * peer's (zero) window: not acceptable (RFC 9293 3.10.7.4), dropped, with its ACK field,
+ * by Linux and by rawflow's own lwIP (patch 0015). Through the faults suite's memif leg the
+ * echo stalled for good that way (docs/testing.md): rf-echo's window shut while echo_check
+ * probed it, and echo_check's ACKs for rf-echo's resends never counted. An empty ACK must
+ * not lie past the peer's right edge: SND.UNA here (patch 0034; BSD pulls SND.NXT back in
+ * persist for the same reason). */
+START_TEST(test_ack_after_unaccepted_probe_is_inside_peer_window)
+{
+	struct h_conn c;
+	struct h_seg p, a;
+	uint32_t base;
+
+	h_start(0);
+	h_listen(PORT);
+	h_accept(&c, PORT, PEER_PORT, NULL);
+	h_shut_peer_window(&c, 10);
+	base = c.rcv_nxt;
+	h_write(c.app, 100, 7);
+	h_run();
+	h_none();
+	/* the persist timer's probe: one new byte */
+	ck_assert(h_advance_until_seg(30000));
+	p = h_recv();
+	h_assert_seg(p, H_ACK, base, c.snd_nxt);
+	ck_assert_uint_eq(p.len, 1);
+	/* the peer has no room: the byte is not taken, the window stays shut */
+	h_conn_send(&c, H_ACK, NULL, 0);
+	h_run();
+	h_none();
+	/* the peer's own data (it receives nothing, but it sends: an echo's other way); the
+	 * stack's ACK for it must lie inside the peer's zero window: at SND.UNA */
+	h_conn_send_pattern(&c, H_ACK | H_PSH, 20, 3);
+	h_advance(200);
+	a = h_recv();
+	ck_assert_uint_eq(a.len, 0);
+	h_assert_seg(a, H_ACK, base, c.snd_nxt);
+	/* probes go on from there, the same byte */
+	ck_assert(h_advance_until_seg(30000));
+	p = h_recv();
+	h_assert_seg(p, H_ACK, base, c.snd_nxt);
+	ck_assert_uint_eq(p.len, 1);
+	/* the window opens: all 100 bytes, from base */
+	ck_assert_uint_eq(c.rcv_nxt, base);
+	h_open_peer_window(&c, 100);
+	h_finish();
+}
+END_TEST
+
 int
 main(void)
 {
 	Suite *s = suite_create("recovery");
 	TCase *sack = tcase_create("sack");
 	TCase *cnt = tcase_create("timeout");
+	TCase *per = tcase_create("persist");
+	TCase *wnd = tcase_create("window");
 
 	tcase_add_test(sack, test_sack_on_data_segments_resends_the_hole);
 	tcase_add_test(sack, test_data_acks_in_recovery_let_new_data_out);
@@ -337,5 +441,9 @@ main(void)
 	tcase_add_test(cnt, test_rto_settles_at_two_ticks);
 	tcase_add_test(cnt, test_timeout_counted_apart_from_fast_resends);
 	suite_add_tcase(s, cnt);
+	tcase_add_test(wnd, test_window_of_a_resend_that_acknowledges_more_is_taken);
+	suite_add_tcase(s, wnd);
+	tcase_add_test(per, test_ack_after_unaccepted_probe_is_inside_peer_window);
+	suite_add_tcase(s, per);
 	return unit_run(s);
 }
