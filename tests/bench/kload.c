@@ -19,7 +19,9 @@
  *     that stay open and send nothing during the run (the concurrency-cost scenario); the
  *     JSON says how many were established ("idle"). With --conns 0 there is no load: the
  *     program opens the idle connections, prints {"idle":N} and holds them until SIGINT,
- *     SIGTERM or --duration (a holder that load runs can come and go next to);
+ *     SIGTERM or --duration (a holder that load runs can come and go next to); --idle-ports P
+ *     spreads them over P consecutive server ports from --to's, --idle-wait S gives up
+ *     opening after S seconds (60);
  *   --short-flows: per slot, connect, send one request, read the response, shut down our
  *     side, wait for the server's FIN, close, and start again. Latency runs from the connect
  *     to the response's last byte; requests/s is connections/s. Waiting for the server's FIN
@@ -90,7 +92,8 @@ struct load {
 	uint64_t start_ns, end_ns, deadline_ns;
 	uint64_t sched_k, sched_t0; /* open loop: the next slot is t0 + k / rate */
 	unsigned int rr, established;
-	unsigned int idle, idle_open;
+	unsigned int idle, idle_open, idle_ports;
+	double idle_wait;
 	int running;
 };
 
@@ -118,6 +121,7 @@ usage(FILE *f)
 	fprintf(f,
 		"usage: kload --to A.B.C.D:PORT [--conns N] [--size BYTES] [--depth D]\n"
 		"             [--duration S] [--requests N] [--rate R] [--short-flows] [--idle N]\n"
+		"             [--idle-ports P] [--idle-wait S]\n"
 		"Kernel-socket load generator for echo servers (tests/bench); prints one JSON\n"
 		"line with rf-load's keys.\n");
 }
@@ -130,6 +134,8 @@ parse_args(struct load *ld, int argc, char **argv)
 	ld->conns = 1;
 	ld->size = 64;
 	ld->depth = 1;
+	ld->idle_ports = 1;
+	ld->idle_wait = 60;
 	for (i = 1; i < argc; i++) {
 		const char *o = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
 
@@ -177,6 +183,10 @@ parse_args(struct load *ld, int argc, char **argv)
 			ld->rate = strtod(v, NULL);
 		} else if (strcmp(o, "--idle") == 0) {
 			ld->idle = (unsigned int)strtoul(v, NULL, 10);
+		} else if (strcmp(o, "--idle-ports") == 0) {
+			ld->idle_ports = (unsigned int)strtoul(v, NULL, 10);
+		} else if (strcmp(o, "--idle-wait") == 0) {
+			ld->idle_wait = strtod(v, NULL);
 		} else {
 			fprintf(stderr, "kload: unknown option %s\n", o);
 			return -1;
@@ -185,7 +195,8 @@ parse_args(struct load *ld, int argc, char **argv)
 	if (ld->rate > 0 && !depth_set)
 		ld->depth = RATE_DEPTH;
 	if (!have_to || (ld->conns < 1 && ld->idle == 0) || ld->conns > MAX_CONNS || ld->size < 1 ||
-	    ld->size > MAX_SIZE || ld->depth < 1 || ld->depth > 1024 ||
+	    ld->size > MAX_SIZE || ld->depth < 1 || ld->depth > 1024 || ld->idle_ports < 1 || ld->idle_wait <= 0 ||
+	    ntohs(ld->to.sin_port) + ld->idle_ports - 1 > 65535 ||
 	    (ld->short_flows && ld->depth != 1) || (ld->short_flows && ld->rate > 0) ||
 	    (ld->duration <= 0 && ld->max_requests == 0)) {
 		fprintf(stderr, "kload: bad or missing options (--to, ranges, a stop condition; "
@@ -444,15 +455,18 @@ schedule(struct load *ld, uint64_t now)
 	}
 }
 
-/* --idle: N connections opened IDLE_BATCH at a time (no SYN burst of N), all within 60 s;
- * the sockets stay open, unread and unwritten, until exit. */
+/* --idle: N connections opened IDLE_BATCH at a time (no SYN burst of N), all within
+ * --idle-wait seconds (60); connection i goes to --to's port + i mod --idle-ports (a client
+ * address has at most 64,511 local ports per server port, a server process as many
+ * connections as its file limit). The sockets stay open, unread and unwritten, until exit. */
 #define IDLE_BATCH 64
 static int
 open_idle(struct load *ld)
 {
 	struct epoll_event ev[IDLE_BATCH];
 	unsigned int started = 0, pending = 0, failed = 0;
-	uint64_t deadline = now_ns() + 60000000000ull;
+	uint64_t deadline = now_ns() + (uint64_t)(ld->idle_wait * 1e9);
+	struct sockaddr_in to = ld->to;
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	if (ep < 0)
@@ -469,8 +483,9 @@ open_idle(struct load *ld)
 				close(ep);
 				return -1;
 			}
+			to.sin_port = htons((uint16_t)(ntohs(ld->to.sin_port) + started % ld->idle_ports));
 			started++;
-			if (connect(fd, (struct sockaddr *)&ld->to, sizeof(ld->to)) < 0 &&
+			if (connect(fd, (struct sockaddr *)&to, sizeof(to)) < 0 &&
 			    errno != EINPROGRESS) {
 				close(fd);
 				failed++;
