@@ -15,6 +15,10 @@
 #     which also counts time other processes took the CPU; on a shared machine, scaling by
 #     the share it got removes that time, assuming it is spread evenly over busy and idle
 #     passes. Idle polling is not counted, so it is the server's cost whoever limits the rate.
+#   - RTOs: rf-echo's retransmission timeouts while it was measured (rto_timeouts), and the
+#     packet buffers it had in use at the start: more than 0 RTOs, and more buffers than the
+#     load and the RX ring hold, say that the "idle" connections were not idle yet (answers
+#     not acknowledged: docs/scaling.md, "ACKs lost in a burst").
 # Each figure is also given as a ratio to the K = 0 figure. RF_IDLE_ROUNDS rounds (default 1)
 # go through every K in turn; with several, each figure is the median of the rounds.
 #
@@ -26,13 +30,14 @@
 # rf-echo before rf-load leaves (sc_quiet_stop).
 #
 # Output: one line per K as it is measured, then a table and one JSON line:
-#   idle_rate: K=1000 round 1: 61234 req/s, rf-echo 9120 busy ns/req (it had 0.93 of a CPU)
-#   idle            rps   ratio  busy ns/req   ratio
-#   0             62000   1.000         9010   1.000
-#   1000          61234   0.988         9120   1.012
+#   idle_rate: K=1000 round 1: 61234 req/s, rf-echo 9120 busy ns/req (it had 0.93 of a CPU);
+#     rf-echo: 0 RTO retransmissions while measured, 1040 packet buffers in use at the start
+#   idle            rps   ratio  busy ns/req   ratio      RTOs
+#   0             62000   1.000         9010   1.000         0
+#   1000          61234   0.988         9120   1.012         0
 #   ...
 #   {"idle_rate": [{"idle": 0, "rps": 62000, "rps_ratio": 1.0, "busy_ns_per_req": 9010,
-#                   "busy_ratio": 1.0}, ...], "conns": 4, "depth": 8, "seconds": 5, ...}
+#                   "busy_ratio": 1.0, "rto_timeouts": 0}, ...], "conns": 4, "depth": 8, ...}
 # The ratios are rps(K)/rps(0) (below 1: slower) and busy(K)/busy(0) (above 1: costlier).
 # Exit status 0 when every level was measured, 1 otherwise; it judges no figure: on a machine
 # that other work shares, rps follows that work more than K (take several rounds, and compare
@@ -111,10 +116,11 @@ ticks, hz, wall_ns = int(sys.argv[6]), int(sys.argv[7]), int(sys.argv[8])
 reqs = (b["rx_payload_bytes"] - a["rx_payload_bytes"]) / 64
 busy_ns = (b["busy_cycles"] - a["busy_cycles"]) * 1e9 / b["tsc_hz"]
 share = min(1.0, ticks / hz * 1e9 / wall_ns)
-print(k, rnd, rps, "%.0f" % (busy_ns * share / reqs if reqs > 0 else 0), "%.2f" % share)
+print(k, rnd, rps, "%.0f" % (busy_ns * share / reqs if reqs > 0 else 0), "%.2f" % share,
+      b["rto_timeouts"] - a["rto_timeouts"], a["mbufs_in_use"])
 EOF
 	tail -n 1 "$results" |
-		awk '{printf "idle_rate: K=%s round %s: %s req/s, rf-echo %s busy ns/req (it had %s of a CPU)\n", $1, $2, $3, $4, $5}'
+		awk '{printf "idle_rate: K=%s round %s: %s req/s, rf-echo %s busy ns/req (it had %s of a CPU); rf-echo: %s RTO retransmissions while measured, %s packet buffers in use at the start\n", $1, $2, $3, $4, $5, $6, $7}'
 }
 
 failed=0
@@ -136,21 +142,22 @@ path, conns, depth, secs, rounds = sys.argv[1], int(sys.argv[2]), int(sys.argv[3
     int(sys.argv[4]), int(sys.argv[5])
 rows = {}
 for line in open(path):
-    k, rnd, rps, cyc = line.split()[:4]
-    rows.setdefault(int(k), []).append((int(rnd), float(rps), float(cyc)))
+    k, rnd, rps, cyc, _, rto = line.split()[:6]
+    rows.setdefault(int(k), []).append((int(rnd), float(rps), float(cyc), int(rto)))
 def med(k, i):
     return statistics.median(r[i] for r in rows[k])
 out = []
 base = rows.get(0)
-print("%-9s %9s %7s %12s %7s" % ("idle", "rps", "ratio", "busy ns/req", "ratio"))
+print("%-9s %9s %7s %12s %7s %9s" % ("idle", "rps", "ratio", "busy ns/req", "ratio", "RTOs"))
 for k in sorted(rows):
-    rps, cyc = med(k, 1), med(k, 2)
+    rps, cyc, rto = med(k, 1), med(k, 2), med(k, 3)
     rr = rps / med(0, 1) if base and med(0, 1) > 0 else None
     cr = cyc / med(0, 2) if base and med(0, 2) > 0 else None
-    print("%-9d %9.0f %7s %12.0f %7s" % (k, rps, "%.3f" % rr if rr else "-", cyc,
-                                          "%.3f" % cr if cr else "-"))
+    print("%-9d %9.0f %7s %12.0f %7s %9.0f" % (k, rps, "%.3f" % rr if rr else "-", cyc,
+                                               "%.3f" % cr if cr else "-", rto))
     out.append({"idle": k, "rps": round(rps), "rps_ratio": rr and round(rr, 3),
-                "busy_ns_per_req": round(cyc), "busy_ratio": cr and round(cr, 3)})
+                "busy_ns_per_req": round(cyc), "busy_ratio": cr and round(cr, 3),
+                "rto_timeouts": round(rto)})
 print(json.dumps({"idle_rate": out, "conns": conns, "depth": depth, "seconds": secs,
                   "rounds": rounds, "size": 64}))
 EOF
