@@ -15,23 +15,22 @@
 #     in the pool (mbufs_in_use <= mbufs_idle), nothing held by the layer; rf-echo exits 0.
 # Default: 3 seeds x 256 MiB, each within RF_FAULTS_LIMIT (120 s): 768 MiB each way. lwIP
 # recovers from nearly every loss without waiting for a timeout now (SACK-driven resends,
-# stack/patches/0021; a 200-400 ms RTO, 0022): 5-10 MiB/s through this impairment here, 25-50 s
-# per seed; the whole suite took 161-289 s (docs/testing.md).
+# stack/patches/0021; a 200-400 ms RTO, 0022): 5-15 MiB/s through this impairment here, 17-50 s
+# per seed; the whole suite, memif leg included, took 54-77 s on 2026-11-25 (docs/testing.md).
 # RF_SOAK=1: the long soak instead, 8 other seeds x 1 GiB (600 s each at most), not part of
 # the default suite (run it directly: RF_SOAK=1 RF_BUILD=$PWD/build bash
 # tests/integration/faults.sh; about 20 minutes by the default run's rates, not yet run whole).
 #
 # Then rawflow <-> rawflow over a net_memif link, impairment on both ends (each its own seed):
-#   - echo_check (tests/devices/echo_check.c) against rf-echo, 64 MiB per seed pair (default:
-#     quarantined, see below where mseeds is set; with RF_FAULTS_MEMIF_SEEDS
+#   - echo_check (tests/devices/echo_check.c) against rf-echo, 64 MiB per seed pair (default
 #     one pair, 21/22; the soak: 256 MiB, 4 pairs): the same bytes back, checked byte for byte
 #     and by SHA-256, both closes complete, no packet buffer missing in the client; rf-echo
-#     exits 0, then the client (it holds its end of the link until then, as the device suite
-#     does). Less than the kernel leg: every frame crosses two impairment layers here (4%
-#     lost, 4% reordered each way), and lwIP, which halves cwnd at every segment reordered
-#     three deep, moves only 1.2-2.3 MiB/s (256 MiB took 110 s). One pair only: in one run
-#     of 8 here echo_check died (status 139, before printing its result) after rf-echo had
-#     left, a crash not yet understood (docs/testing.md);
+#     exits 0, then the client (it holds its end of the link, unpolled, until then, as the
+#     device suite does). Less than the kernel leg: every frame crosses two impairment layers
+#     here (4% lost, 4% reordered each way), and lwIP, which halves cwnd at every segment
+#     reordered three deep, moves 64 MiB in 1-6 s here (up to 35 s on a loaded machine).
+#     The leg was quarantined until lwIP patches 0033 and 0034: it stalled for good now and
+#     then (docs/testing.md, "The memif stall");
 #   - with RF_SOAK=1 or RF_FAULTS_LOAD=1 (below says why not by default): rf-load against
 #     rf-echo (4 connections x depth 4, 16 KiB requests): every request answered without
 #     error in bounded time, rf-load's buffers all back, both exit 0.
@@ -60,10 +59,7 @@ else
 	seeds=${RF_FAULTS_SEEDS:-"1 2 3"}
 	bytes=${RF_FAULTS_BYTES:-$((256 * 1024 * 1024))}
 	limit=${RF_FAULTS_LIMIT:-120}
-	# Quarantined: the memif leg stalls now and then (seed pair 21/22 in about 3 of 8 runs
-	# on 2026-11-25, an open recovery bug: docs/testing.md, "Known bug"); it runs when
-	# RF_FAULTS_MEMIF_SEEDS names seed pairs (RF_FAULTS_MEMIF_SEEDS=21/22 reproduces it).
-	mseeds=${RF_FAULTS_MEMIF_SEEDS:-}
+	mseeds=${RF_FAULTS_MEMIF_SEEDS:-21/22}
 	mbytes=${RF_FAULTS_MEMIF_BYTES:-$((64 * 1024 * 1024))}
 fi
 check_bin=$RF_BUILD/tests/devices/echo_check
@@ -199,7 +195,6 @@ EOF2
 }
 
 mtotal=0
-[ -n "$mseeds" ] || rf_say "rawflow <-> rawflow over memif: quarantined (a known stall, docs/testing.md); RF_FAULTS_MEMIF_SEEDS=21/22 runs it"
 for pair in $mseeds; do
 	es=${pair%/*} cs=${pair#*/} label=memif$es epid='' rc='' cpid=''
 	if ! memif_echo "$label" "$es"; then
@@ -207,8 +202,9 @@ for pair in $mseeds; do
 		continue
 	fi
 	rf_logs+=("$RF_TMP/$label.check.log")
-	# The client holds its end of the link (--hold) until rf-echo has stopped: DPDK 22.11's
-	# memif server can crash in its PMD when the client leaves first (docs/devices.md).
+	# The client holds its end of the link (--hold, without polling it) until rf-echo has
+	# stopped: DPDK 22.11's memif PMD can crash the side that polls while the other leaves
+	# (docs/devices.md).
 	ip netns exec "$mns" "$check_bin" --no-huge --no-pci --no-shconf -m 512 -l "$cpu1" \
 		--file-prefix "rf-faults-c$es-$$" --vdev="net_memif0,role=client,socket=$sock" -- \
 		--ip 198.18.2.2/24 --to 198.18.2.1:7 --bytes "$mbytes" --timeout "$limit" --hold \
