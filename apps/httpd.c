@@ -74,7 +74,6 @@ httpd_poll(struct rf_loop *l, void *arg)
 	struct conn *c;
 	uint64_t now;
 
-	(void)l;
 	/* Stalled connections retry every pass, each once: one that stalls again goes to the
 	 * tail and waits for the next pass. */
 	for (unsigned int n = h->nstalled; n > 0; n--) {
@@ -85,7 +84,7 @@ httpd_poll(struct rf_loop *l, void *arg)
 	}
 	if (h->idle_ns == 0)
 		return;
-	now = rf_now_ns();
+	now = rf_loop_now_ns(l); /* the pass's clock: a TSC read costs ~19 ns on this VM */
 	if (now < h->next_scan_ns)
 		return;
 	h->next_scan_ns = now + IDLE_SCAN_NS;

@@ -203,7 +203,7 @@ on_write(struct rf_flow *f, int status, void *arg)
 	c->requests--;
 	if (status == RF_OK) {
 		c->h->response_bytes += len;
-		c->last_ns = rf_now_ns();
+		c->last_ns = rf_loop_now_ns(c->h->loop);
 		if (!c->ended)
 			conn_run(c);
 	} else if (status != RF_ECANCELED) {
@@ -518,7 +518,7 @@ on_read(struct rf_flow *f, int status, struct rf_buf *b, void *arg)
 	} else if (status == RF_OK) {
 		c->in = b;
 		c->in_off = 0;
-		c->last_ns = rf_now_ns();
+		c->last_ns = rf_loop_now_ns(c->h->loop);
 		conn_run(c);
 	} else if (status == RF_EOF) {
 		if (!c->ended) {
@@ -546,7 +546,7 @@ on_accept(struct rf_listener *ls, struct rf_flow *f, void *arg)
 		return;
 	c->h = h;
 	c->flow = f;
-	c->last_ns = rf_now_ns();
+	c->last_ns = rf_loop_now_ns(c->h->loop);
 	http_req_init(&c->req, HEAD_MAX);
 	LIST_INSERT_HEAD(&h->conns, c, link);
 	conn_run(c);

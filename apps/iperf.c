@@ -39,10 +39,9 @@ static void
 iperf_poll(struct rf_loop *l, void *arg)
 {
 	struct iperf *ipf = arg;
-	uint64_t now = rf_now_ns();
+	uint64_t now = rf_loop_now_ns(l); /* the pass's clock: a TSC read costs ~19 ns here */
 	struct ipf_conn *c, *next;
 
-	(void)l;
 	if (ipf->test != NULL)
 		test_poll(ipf->test, now);
 	if (now < ipf->next_housekeeping_ns)

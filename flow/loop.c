@@ -58,11 +58,16 @@ rf_loop_now_ns(const struct rf_loop *l)
 uint64_t
 rf_now_ns(void)
 {
-	static uint64_t hz;
+	static double ns_per_tsc; /* the division once, not per call */
 
-	if (hz == 0)
-		hz = rte_get_tsc_hz();
-	return (uint64_t)((double)rte_rdtsc() * (1e9 / (double)hz));
+	if (unlikely(ns_per_tsc == 0)) {
+		uint64_t hz = rte_get_tsc_hz(); /* 0 before the EAL started: 0 ns until then */
+
+		if (hz == 0)
+			return 0;
+		ns_per_tsc = 1e9 / (double)hz;
+	}
+	return (uint64_t)((double)rte_rdtsc() * ns_per_tsc);
 }
 
 /* "A.B.C.D/len" into address and mask (network order). */
