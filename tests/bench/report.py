@@ -43,7 +43,7 @@ TITLES = {
     "short_flows": "Short flows: connect, 64 B request, 64 B answer, close",
     "idle_conns": "Concurrency cost: 16 connections of 64 B echo next to idle connections "
                   "(rf-echo on net_tap, kecho over veth; kernel clients on both)",
-    "http": "Real clients: wrk -t1 GET /64 (rf-httpd over net_tap; nginx over veth)",
+    "http": "Real clients: wrk -t1 GET /64 (rf-httpd over net_af_packet on a veth; nginx over veth)",
 }
 
 
@@ -157,7 +157,8 @@ def machine_section(m):
         "| pinning | servers on CPU %s, clients on CPU %s (EAL -l, taskset) |" % (
             m.get("server_cpu", "?"), m.get("client_cpu", "?")),
         "| memif device | `%s` |" % m.get("memif_devargs", "?"),
-        "| tap device (HTTP) | %s |" % m.get("tap_devargs", "?"),
+        "| tap device (idle connections) | %s |" % m.get("tap_devargs", "?"),
+        "| af_packet device (HTTP) | `%s` |" % m.get("httpd_devargs", "?"),
         "| Linux side | veth pair between two namespaces, default sysctls (TSO/GRO on), client "
         "namespace: ip_local_port_range 1024-65535, tcp_tw_reuse 1 |",
         "| peers | %s; %s; %s |" % (m.get("wrk", "?"), m.get("iperf3", "?"),
@@ -414,8 +415,9 @@ def main(argv):
     lines += ["- %s, %s: %s." % (sc, pt, n.replace("not measured: ", "")) for sc, pt, n in missing]
     lines += ["- Latency and rates on dedicated cores: this VM's two CPUs were shared with other "
               "work (see the machine table); the figures are what this machine gave.",
-              "- wrk against rf-httpd on a device without system calls on the data path "
-              "(net_af_xdp or memif): rf-httpd is measured on net_tap only."]
+              "- wrk against rf-httpd on a device without any system call on the data path "
+              "(net_af_xdp, or memif with a rawflow client): rf-httpd is measured on "
+              "net_af_packet, whose TX costs one sendto() per burst."]
     lines += ["", "## Where the time goes", ""]
     notes = os.path.join(HERE, "notes.md")
     if os.path.exists(notes):

@@ -22,8 +22,11 @@
 #   Linux:   two namespaces joined by a veth pair, 198.18.1.1 (server) and 198.18.1.2
 #            (client); the kernel's TCP with its defaults (TSO/GRO on veth), C programs
 #            (tests/bench/kecho.c, kload.c) or the stock tools (iperf3, nginx, wrk).
-#   HTTP:    wrk against rf-httpd on its embedded net_tap default (the kernel's TCP on the
-#            client side, so only the server differs) vs wrk against nginx over the veth.
+#   HTTP:    wrk against rf-httpd on net_af_packet (qpairs=1) bound to one end of a second
+#            veth pair, the kernel's TCP (wrk) at the other end with TX checksum offload off
+#            (docs/devices.md: partial checksums), vs wrk against nginx over the first veth.
+#            Only the server differs; af_packet's RX ring is shared memory, its TX a sendto()
+#            per burst (net_tap, which this scenario used before, costs a system call per frame).
 #
 # Scenarios (records in build/bench/results.json, see tests/bench/collect.py):
 #   rpc                 64 B echo, closed loop, depth 1, at 1/16/64(/256) connections:
@@ -39,7 +42,8 @@
 #                       100 k) idle connections: rf-echo on net_tap vs kecho over veth, kernel
 #                       clients (kload) on both (rf-load cannot hold idle connections).
 #   http                wrk -t1 -c64 GET /64: rf-httpd vs nginx; requests/s and server
-#                       cycles per request (rf-httpd's busy cycles; nginx's CPU time from
+#                       cycles per request (rf-httpd's busy cycles: TSC cycles of loop passes
+#                       that did work, the PMD's sendto() included; nginx's CPU time from
 #                       /proc/PID/task/*/schedstat at the TSC rate).
 # Plus perf profiles (cpu-clock) of rf-echo under the 64-connection load, of the rf-iperf
 # receiver and of rf-httpd (perf-*.txt), for the report's "where the time goes".
@@ -50,7 +54,7 @@
 # Bounds and cleanup: every client run is under `timeout`; tests/integration/lib.sh's traps
 # kill every process started here and delete the namespaces (with their veths and memif
 # sockets) on any exit. Traffic goes only to 198.18.0.0/15 inside those namespaces. No
-# hugepages are reserved (memif and net_tap run with --no-huge).
+# hugepages are reserved (memif, net_tap and net_af_packet run with --no-huge).
 #
 # Exit status: 0 when every point was measured on both systems (a single failed run is null
 # in its record and listed in the report), 1 when some point has no working run or a step
@@ -149,11 +153,13 @@ contention_start=${contention_start#*|}
 rf_say "other processes keeping a CPU busy: $contention_start"
 
 # ---- namespaces -----------------------------------------------------------------------------
-mns='' lsrv='' lcli='' tns=''
+mns='' lsrv='' lcli='' tns='' hns='' hkns=''
 rf_ns_new mns memif
 rf_ns_new lsrv lsrv
 rf_ns_new lcli lcli
 rf_ns_new tns tap
+rf_ns_new hns httpd
+rf_ns_new hkns wrk
 if ! ip link add rfbv0 netns "$lsrv" type veth peer name rfbv1 netns "$lcli"; then
 	rf_fail "create a veth pair between $lsrv and $lcli"
 	rf_finish
@@ -167,6 +173,19 @@ ip -n "$lcli" link set rfbv1 up
 # client's namespace only.
 ip netns exec "$lcli" sysctl -q -w net.ipv4.ip_local_port_range="1024 65535" net.ipv4.tcp_tw_reuse=1
 LSRV=198.18.1.1
+# rf-httpd's link (scenario http): rawflow's end up without an address (net_af_packet takes it
+# over), the kernel's end with TX checksum offload off (docs/devices.md, net_af_packet).
+hveth=rfh$$a
+if ! ip link add "$hveth" netns "$hns" type veth peer name rfh$$b netns "$hkns" ||
+	! ip netns exec "$hkns" ethtool -K rfh$$b tx off >/dev/null; then
+	rf_fail "create the veth pair between $hns and $hkns (ethtool -K tx off)"
+	rf_finish
+fi
+ip -n "$hns" link set "$hveth" up
+ip -n "$hkns" addr add 198.18.3.1/24 dev rfh$$b
+ip -n "$hkns" link set rfh$$b up
+HSRV=198.18.3.2
+HTTPD_DEVARGS="net_af_packet0,iface=<veth>,qpairs=1; EAL --no-huge --no-pci --no-shconf -m 512 -l <cpu>; kernel end: ethtool -K tx off"
 
 # ---- helpers --------------------------------------------------------------------------------
 memif_n=0
@@ -189,6 +208,17 @@ wait_line() {
 		rf_alive "$4" || return 1
 		grep -qE "$2" "$log" 2>/dev/null && return 0
 		sleep 0.1
+	done
+	return 1
+}
+
+# wait_ping NS ADDR SECONDS PID: until ADDR answers a ping from NS.
+wait_ping() {
+	local deadline=$((SECONDS + $3))
+	while [ "$SECONDS" -lt "$deadline" ]; do
+		rf_alive "$4" || return 1
+		rf_timeout 3 ip netns exec "$1" ping -q -c 1 -W 1 "$2" >/dev/null 2>&1 && return 0
+		sleep 0.2
 	done
 	return 1
 }
@@ -631,15 +661,19 @@ scenario_http() {
 		for s in $(order "$i"); do
 			if [ "$s" = rawflow ]; then
 				rm -f "$RF_TMP/httpd.json"
-				rf_start hpid "$tns" rf-httpd.log taskset -c "$cpu0" "$httpd_bin" --quiet \
+				rf_start hpid "$hns" rf-httpd.log "$httpd_bin" --no-huge --no-pci --no-shconf \
+					-m 512 -l "$cpu0" --file-prefix "rfb-httpd-$$-$i" \
+					--vdev="net_af_packet0,iface=$hveth,qpairs=1" -- --ip "$HSRV/24" --quiet \
 					--stats "$RF_TMP/httpd.json"
-				if rf_wait_ready "$tns" "$hpid" rf-httpd.log; then
+				if wait_ping "$hkns" "$HSRV" 30 "$hpid"; then
 					[ "$i" = "$runs" ] && perf_start rf-httpd "$hpid" "$wrk_d"
-					rf_timeout $((wrk_d + 30)) ip netns exec "$tns" taskset -c "$cpu1" wrk -t1 \
-						-c"$http_conns" -d"${wrk_d}s" --latency "http://$RF_STACK_IP/64" \
+					rf_timeout $((wrk_d + 30)) ip netns exec "$hkns" taskset -c "$cpu1" wrk -t1 \
+						-c"$http_conns" -d"${wrk_d}s" --latency "http://$HSRV/64" \
 						</dev/null >"$RF_TMP/wrk.out" 2>&1
+				else
+					rf_fail "rf-httpd came up on net_af_packet ($hveth)"
 				fi
-				perf_finish rf-httpd "rf-httpd (net_tap) under wrk -c$http_conns GET /64, ${wrk_d} s"
+				perf_finish rf-httpd "rf-httpd (net_af_packet) under wrk -c$http_conns GET /64, ${wrk_d} s"
 				rf_stop "$hpid" rc
 				collect add "$raw" http "$point" rawflow "$i" wrk_rf "$RF_TMP/wrk.out" \
 					"$RF_TMP/httpd.json"
@@ -685,6 +719,7 @@ fi
 collect machine "$out/machine.json" "mode=$mode" "runs=$runs" "run_seconds=$dur" \
 	"server_cpu=$cpu0" "client_cpu=$cpu1" "tsc_hz=$(tsc_hz)" "memif_devargs=$MEMIF_DEVARGS" \
 	"tap_devargs=embedded default: --no-huge --no-pci --no-shconf, net_tap rf0, 198.18.0.2/24" \
+	"httpd_devargs=$HTTPD_DEVARGS" \
 	"buildtype=$(meson introspect "$RF_BUILD" --buildoptions 2>/dev/null | "$RF_PY" -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)" \
 	"wall_seconds=$SECONDS" "loadavg_start=$loadavg_start" \
 	"loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" "contention_start=$contention_start" \
