@@ -16,7 +16,7 @@
 # Default: 3 seeds x 256 MiB, each within RF_FAULTS_LIMIT (120 s): 768 MiB each way. lwIP
 # recovers from nearly every loss without waiting for a timeout now (SACK-driven resends,
 # stack/patches/0021; a 200-400 ms RTO, 0022): 5-15 MiB/s through this impairment here, 17-50 s
-# per seed; the whole suite, memif leg included, took 54-77 s on 2026-11-25 (docs/testing.md).
+# per seed; the whole suite, memif leg included, took 54-121 s on 2026-11-25 (docs/testing.md).
 # RF_SOAK=1: the long soak instead, 8 other seeds x 1 GiB (600 s each at most), not part of
 # the default suite (run it directly: RF_SOAK=1 RF_BUILD=$PWD/build bash
 # tests/integration/faults.sh; about 20 minutes by the default run's rates, not yet run whole).
