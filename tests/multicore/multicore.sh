@@ -236,7 +236,7 @@ memif_leave() {
 	rf_wait_line 30 "$mlpid" memif-load.log '^rawflow: core 0: loop stopped, waiting' || return 1
 	rf_stop "$mepid" merc || return 1
 	[ "$merc" = 0 ] || { echo "rf-echo exit status $merc"; return 1; }
-	for _ in $(seq 100); do [ "$(regions "$ml0")" = 0 ] && break; sleep 0.1; done
+	for _ in $(seq 300); do [ "$(regions "$ml0")" = 0 ] && break; sleep 0.1; done
 	n=$(regions "$ml0")
 	echo "rf-load's core 0: memif regions mapped: $before before rf-echo left, $n after"
 	[ "$n" = 0 ]
