@@ -294,9 +294,12 @@ rf_port_rx(struct rf_port *port, struct rte_mbuf **pkts, uint16_t n)
 static void
 drop_if_link_down(struct rf_port *port)
 {
-	uint64_t now = rte_rdtsc();
+	static uint64_t interval; /* RF_LINK_CHECK_US in TSC cycles: one division per process */
+	uint64_t now = port->pass_tsc;
 
-	if (now - port->link_checked_tsc < rte_get_tsc_hz() / (1000000 / RF_LINK_CHECK_US))
+	if (unlikely(interval == 0))
+		interval = rte_get_tsc_hz() / (1000000 / RF_LINK_CHECK_US);
+	if (now - port->link_checked_tsc < interval)
 		return;
 	port->link_checked_tsc = now;
 	if (rf_port_link_up(port))

@@ -141,6 +141,7 @@ rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 	unsigned int got = 0;
 
 	for (uint16_t i = 0; i < s->nports; i++) {
+		s->ifs[i].port.pass_tsc = now_tsc;
 		for (int b = 0; b < RF_RX_BURSTS; b++) {
 			uint16_t n = rf_port_rx(&s->ifs[i].port, pkts, RF_RX_BURST);
 
