@@ -36,27 +36,33 @@ rf_clock_tsc_hz(void)
 }
 
 /* Test hook: when non-zero, "now" in milliseconds, instead of the TSC (see rf_clock_fake). */
-static uint64_t fake_ms;
+uint64_t rf__clock_fake_ms;
 
 void
 rf_clock_fake(uint64_t now_ms)
 {
-	fake_ms = now_ms;
+	rf__clock_fake_ms = now_ms;
+}
+
+uint64_t
+rf_clock_tsc_at_ms(uint64_t ms)
+{
+	return ms * tsc_per_ms;
 }
 
 uint64_t
 rf_clock_ms_at(uint64_t tsc)
 {
-	if (unlikely(fake_ms != 0))
-		return fake_ms;
+	if (unlikely(rf__clock_fake_ms != 0))
+		return rf__clock_fake_ms;
 	return tsc / tsc_per_ms;
 }
 
 uint64_t
 rf_clock_ms(void)
 {
-	if (unlikely(fake_ms != 0))
-		return fake_ms;
+	if (unlikely(rf__clock_fake_ms != 0))
+		return rf__clock_fake_ms;
 	return rte_rdtsc() / tsc_per_ms;
 }
 

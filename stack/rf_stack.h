@@ -97,6 +97,9 @@ struct rf_stack {
 	uint16_t nports;
 	struct rf_iface ifs[RF_MAX_PORTS];
 	struct rf_timer timers[RF_NUM_TIMERS];
+	/* TSC at which the next timer is due: a pass before it skips the timers phase (no
+	 * division to milliseconds, no walk of the table) */
+	uint64_t timers_due_tsc;
 	struct rf_stack_stats stats;
 	uint64_t tsc_per_ms;
 	unsigned int idle_mbufs; /* packet mbufs in use right after start-up (the RX rings) */
@@ -116,13 +119,16 @@ uint64_t rf_clock_ms_at(uint64_t tsc);
 /* For tests that drive TCP's timers deterministically: from now on rf_clock_ms() (and so
  * sys_now() and the engine's timers) returns now_ms; 0 goes back to the TSC. */
 void rf_clock_fake(uint64_t now_ms);
+extern uint64_t rf__clock_fake_ms; /* rf_clock_fake()'s time, 0 when none */
+/* The first TSC value at which rf_clock_ms_at() reads ms (TSC time, never the fake). */
+uint64_t rf_clock_tsc_at_ms(uint64_t ms);
 uint64_t rf_clock_tsc_hz(void);
 
 /* ---- timers (stack/timers.c) --------------------------------------------------------- */
 void rf_timers_init(struct rf_timer *t, uint64_t now_ms);
 /* Runs every timer whose deadline is at or before now_ms; time is passed in, so tests drive
- * it with a fake clock. */
-void rf_timers_run(struct rf_timer *t, uint64_t now_ms);
+ * it with a fake clock. Returns the earliest deadline left (ms): nothing is due before it. */
+uint64_t rf_timers_run(struct rf_timer *t, uint64_t now_ms);
 
 /* ---- netif (stack/netif.c) ----------------------------------------------------------- */
 int rf_netif_add(struct rf_stack *s, struct rf_iface *ifc, const struct rf_stack_conf *conf);

@@ -29,16 +29,21 @@ rf_timers_init(struct rf_timer *t, uint64_t now_ms)
 	}
 }
 
-void
+uint64_t
 rf_timers_run(struct rf_timer *t, uint64_t now_ms)
 {
+	uint64_t next = UINT64_MAX;
+
 	for (int i = 0; i < RF_NUM_TIMERS; i++) {
-		if (now_ms < t[i].due_ms)
-			continue;
-		t[i].fn();
-		/* A loop that stalled for several intervals runs the timer once, not once per
-		 * missed interval: lwIP's timers count ticks, and a burst of ticks would fire
-		 * retransmissions early. */
-		t[i].due_ms = now_ms + t[i].interval_ms;
+		if (now_ms >= t[i].due_ms) {
+			t[i].fn();
+			/* A loop that stalled for several intervals runs the timer once, not once
+			 * per missed interval: lwIP's timers count ticks, and a burst of ticks
+			 * would fire retransmissions early. */
+			t[i].due_ms = now_ms + t[i].interval_ms;
+		}
+		if (t[i].due_ms < next)
+			next = t[i].due_ms;
 	}
+	return next;
 }

@@ -7,6 +7,8 @@
  *     interval after init;
  *   - a timer runs when now reaches its deadline, not a millisecond before, and is re-armed
  *     one interval after the time it ran;
+ *   - rf_timers_run() returns the earliest deadline left (the engine skips the phase
+ *     until then);
  *   - a loop that stalled for many intervals runs each timer once, not a burst of catch-up
  *     calls (lwIP's timers count ticks; a burst would fire retransmissions early);
  *   - polled every millisecond, a timer runs exactly elapsed / interval times (no drift);
@@ -163,6 +165,31 @@ START_TEST(test_timer_runs_at_its_deadline_and_rearms_one_interval_later)
 }
 END_TEST
 
+/* The engine skips the timers phase until the deadline rf_timers_run() returns: it must be
+ * the earliest one in the table, before and after a timer ran. */
+START_TEST(test_run_returns_the_earliest_deadline_left)
+{
+	uint64_t earliest = UINT64_MAX, next;
+	int tcp;
+
+	rf_timers_init(timers, T0);
+	tcp = slot_of(tcp_tmr);
+	init_with_stubs(T0);
+	for (int i = 0; i < RF_NUM_TIMERS; i++)
+		earliest = timers[i].due_ms < earliest ? timers[i].due_ms : earliest;
+	ck_assert_uint_eq(rf_timers_run(timers, T0), earliest);
+	ck_assert_uint_eq(earliest, T0 + TCP_TMR_INTERVAL); /* TCP's is the shortest interval */
+
+	next = rf_timers_run(timers, T0 + TCP_TMR_INTERVAL);
+	ck_assert_uint_eq(calls[tcp], 1);
+	earliest = UINT64_MAX;
+	for (int i = 0; i < RF_NUM_TIMERS; i++)
+		earliest = timers[i].due_ms < earliest ? timers[i].due_ms : earliest;
+	ck_assert_uint_eq(next, earliest);
+	ck_assert_uint_eq(next, T0 + 2 * TCP_TMR_INTERVAL);
+}
+END_TEST
+
 START_TEST(test_late_run_rearms_from_the_time_it_ran)
 {
 	const uint64_t now = T0 + TCP_TMR_INTERVAL + 30;
@@ -274,6 +301,7 @@ timers_suite(void)
 	tcase_add_test(tc, test_init_sets_each_deadline_one_interval_after_now);
 	tcase_add_test(tc, test_timer_does_not_run_before_its_deadline);
 	tcase_add_test(tc, test_timer_runs_at_its_deadline_and_rearms_one_interval_later);
+	tcase_add_test(tc, test_run_returns_the_earliest_deadline_left);
 	tcase_add_test(tc, test_late_run_rearms_from_the_time_it_ran);
 	tcase_add_test(tc, test_timer_runs_once_after_long_stall);
 	tcase_add_test(tc, test_timer_polled_every_ms_runs_once_per_interval);
