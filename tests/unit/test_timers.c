@@ -165,27 +165,32 @@ START_TEST(test_timer_runs_at_its_deadline_and_rearms_one_interval_later)
 }
 END_TEST
 
+static uint64_t
+earliest_due(void)
+{
+	uint64_t earliest = UINT64_MAX;
+
+	for (int i = 0; i < RF_NUM_TIMERS; i++)
+		earliest = timers[i].due_ms < earliest ? timers[i].due_ms : earliest;
+	return earliest;
+}
+
 /* The engine skips the timers phase until the deadline rf_timers_run() returns: it must be
  * the earliest one in the table, before and after a timer ran. */
 START_TEST(test_run_returns_the_earliest_deadline_left)
 {
-	uint64_t earliest = UINT64_MAX, next;
+	uint64_t next;
 	int tcp;
 
 	rf_timers_init(timers, T0);
 	tcp = slot_of(tcp_tmr);
 	init_with_stubs(T0);
-	for (int i = 0; i < RF_NUM_TIMERS; i++)
-		earliest = timers[i].due_ms < earliest ? timers[i].due_ms : earliest;
-	ck_assert_uint_eq(rf_timers_run(timers, T0), earliest);
-	ck_assert_uint_eq(earliest, T0 + TCP_TMR_INTERVAL); /* TCP's is the shortest interval */
+	ck_assert_uint_eq(rf_timers_run(timers, T0), earliest_due());
+	ck_assert_uint_eq(earliest_due(), T0 + TCP_TMR_INTERVAL); /* TCP's is the shortest */
 
 	next = rf_timers_run(timers, T0 + TCP_TMR_INTERVAL);
 	ck_assert_uint_eq(calls[tcp], 1);
-	earliest = UINT64_MAX;
-	for (int i = 0; i < RF_NUM_TIMERS; i++)
-		earliest = timers[i].due_ms < earliest ? timers[i].due_ms : earliest;
-	ck_assert_uint_eq(next, earliest);
+	ck_assert_uint_eq(next, earliest_due());
 	ck_assert_uint_eq(next, T0 + 2 * TCP_TMR_INTERVAL);
 }
 END_TEST
