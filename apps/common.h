@@ -98,6 +98,7 @@ struct rf_app {
 	uint64_t last_ns;
 	struct rf_stats last;
 	bool stopping;
+	bool hold;             /* --hold */
 };
 
 /* Prepares app for spec; arg is passed to every option handler and hook. */
@@ -142,10 +143,10 @@ int rf_app_parse_seconds(struct rf_app *app, const char *s, double max, double *
 int rf_app__report(struct rf_app *app, const struct rf_stats *st, double elapsed_s);
 
 /* Private to apps/options*.c: the common options' table (ends with a NULL name), their
- * defaults, and the checks between them once all are parsed (0, or -1 with the error
- * recorded; the option at fault is --gw). */
+ * defaults, and the checks between them once all are parsed (NULL, or the name of the option
+ * at fault with the error recorded). */
 extern const struct rf_app_option rf_app_common_options[];
 void rf_app_common_defaults(struct rf_app *app);
-int rf_app_common_check(struct rf_app *app);
+const char *rf_app_common_check(struct rf_app *app);
 
 #endif /* RF_APPS_COMMON_H */

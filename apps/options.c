@@ -268,6 +268,7 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 	unsigned int ncommon = count_options(rf_app_common_options);
 	unsigned int nprog = count_options(prog);
 	const struct rf_app_option *o;
+	const char *o_name;
 	struct option *longopts;
 	char **args;
 	int first, nargs, c, i;
@@ -349,8 +350,9 @@ rf_app_parse(struct rf_app *app, int argc, char **argv)
 	if (optind < nargs)
 		rf_app_usage_error(app, "unexpected argument \"%s\"", args[optind]);
 	app->opt_name = NULL;
-	if (rf_app_common_check(app) < 0)
-		value_error(app, "gw");
+	o_name = rf_app_common_check(app);
+	if (o_name != NULL)
+		value_error(app, o_name);
 	free(longopts);
 	free(args);
 	parse_longopts = NULL;

@@ -37,6 +37,7 @@ static int opt_mbufs(struct rf_app *app, const char *v, void *arg);
 static int opt_max_flows(struct rf_app *app, const char *v, void *arg);
 static int opt_cores(struct rf_app *app, const char *v, void *arg);
 static int opt_copy(struct rf_app *app, const char *v, void *arg);
+static int opt_hold(struct rf_app *app, const char *v, void *arg);
 static int opt_impair(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap(struct rf_app *app, const char *v, void *arg);
 static int opt_pcap_snaplen(struct rf_app *app, const char *v, void *arg);
@@ -74,6 +75,11 @@ const struct rf_app_option rf_app_common_options[] = {
 	 "segments follow it up to 8960 bytes (default: the device's, 1500 on virtual devices)",
 	 opt_mtu},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
+	{"hold", NULL,
+	 "when the run ends by itself (--duration, or the program's own end), keep the ports "
+	 "open but no longer polled until SIGINT/SIGTERM, so that a net_memif peer can leave "
+	 "first (docs/devices.md); not with --cores",
+	 opt_hold},
 	{"impair", "SPEC",
 	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "
 	 "dup=P, reorder=P, corrupt=P, delay=T[@P], blackout=S+L[/R], seed=N, "
@@ -344,6 +350,15 @@ opt_cores(struct rf_app *app, const char *v, void *arg)
 }
 
 static int
+opt_hold(struct rf_app *app, const char *v, void *arg)
+{
+	(void)v;
+	(void)arg;
+	app->hold = true;
+	return 0;
+}
+
+static int
 opt_copy(struct rf_app *app, const char *v, void *arg)
 {
 	(void)v;
@@ -364,23 +379,31 @@ opt_impair(struct rf_app *app, const char *v, void *arg)
 	return 0;
 }
 
-int
+const char *
 rf_app_common_check(struct rf_app *app)
 {
 	uint32_t mask = prefix_mask_be(app->prefix_len);
 	char net[INET_ADDRSTRLEN];
 	struct in_addr a;
 
+	if (app->hold && app->cfg.cores > 1) {
+		rf_app_opt_error(app, "not with --cores %u (one process only)", app->cfg.cores);
+		return "hold";
+	}
 	if (app->cfg.gw == NULL)
-		return 0;
+		return NULL;
 	a.s_addr = app->ip_be & mask;
 	inet_ntop(AF_INET, &a, net, sizeof(net));
-	if ((app->gw_be & mask) != (app->ip_be & mask))
-		return rf_app_opt_error(app, "%s is outside the subnet %s/%u of --ip", app->cfg.gw,
-					net, app->prefix_len);
-	if (app->gw_be == app->ip_be)
-		return rf_app_opt_error(app, "%s is the stack's own address", app->cfg.gw);
-	return 0;
+	if ((app->gw_be & mask) != (app->ip_be & mask)) {
+		rf_app_opt_error(app, "%s is outside the subnet %s/%u of --ip", app->cfg.gw, net,
+				 app->prefix_len);
+		return "gw";
+	}
+	if (app->gw_be == app->ip_be) {
+		rf_app_opt_error(app, "%s is the stack's own address", app->cfg.gw);
+		return "gw";
+	}
+	return NULL;
 }
 
 void
