@@ -30,6 +30,8 @@
 /* After the stop hook: passes to run at least, and how long to wait at most for flows to go. */
 #define DRAIN_MIN_PASSES 16
 #define DRAIN_MAX_NS (200ull * 1000 * 1000)
+/* rf_app_wait_links(): how long a program that connects out waits for its links at most. */
+#define LINK_WAIT_NS (5ull * 1000 * 1000 * 1000)
 
 /*
  * The loop a signal stops. A signal handler can reach nothing else, so this is the one
@@ -122,6 +124,21 @@ rf_app_start(struct rf_app *app)
 	}
 	signal_loop = app->loop;
 	set_signals(on_signal);
+}
+
+void
+rf_app_wait_links(struct rf_app *app)
+{
+	uint64_t end = rf_now_ns() + LINK_WAIT_NS;
+
+	while (!rf_loop_links_up(app->loop)) {
+		if (rf_now_ns() >= end) {
+			fprintf(stderr, "%s: a link is still down after %.0f s; starting anyway\n",
+				app->spec->name, (double)LINK_WAIT_NS / NS_PER_S);
+			return;
+		}
+		rf_loop_run_once(app->loop);
+	}
 }
 
 static double

@@ -109,6 +109,10 @@ void rf_app_parse(struct rf_app *app, int argc, char **argv);
 /* Creates the loop from the full argv (exit 1 if that fails: rawflow printed why) and
  * installs the SIGINT / SIGTERM handlers. */
 void rf_app_start(struct rf_app *app);
+/* For programs that connect out at start: runs the loop until every port's link is up (a
+ * net_memif client's comes up once it has reached its server; a SYN sent before is lost
+ * and resent only after 3 s), 5 s at most, then says so on stderr and goes on. */
+void rf_app_wait_links(struct rf_app *app);
 /* Runs the loop until stopped, then the stop hook, then prints the counters, writes the stats
  * file and destroys the loop. Returns the exit code for main(). */
 int rf_app_run(struct rf_app *app);

@@ -240,6 +240,7 @@ main(int argc, char **argv)
 		rf_app_fatal(&app, "cannot allocate %u send blocks: %s", IPF_BLOCKS,
 			     rf_error_message(rc));
 	if (ipf.client_host != NULL) {
+		rf_app_wait_links(&app);
 		cli_begin(&ipf);
 	} else {
 		rc = rf_listen(app.loop, NULL, app.port, on_accept, &ipf, &ipf.listener);

@@ -347,6 +347,7 @@ main(int argc, char **argv)
 	check_options(ld, &app);
 	rf_app_start(&app);
 	load_prepare(ld, &app);
+	rf_app_wait_links(&app);
 	load_begin(ld);
 	rc = rf_app_run(&app);
 	if (ld->json)

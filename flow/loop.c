@@ -370,6 +370,15 @@ rf_loop_core(const struct rf_loop *l)
 	return l->mc.cores > 1 ? l->mc.core : 0;
 }
 
+bool
+rf_loop_links_up(const struct rf_loop *l)
+{
+	for (uint16_t i = 0; i < l->stack.nports; i++)
+		if (!rf_port_link_up(&l->stack.ifs[i].port))
+			return false;
+	return true;
+}
+
 /* lwIP's LWIP_HOOK_TCP_LOCAL_PORT_OK (stack/patches/0025): with --cores, an active open's
  * local port must make the replies' hash select this core's queue on the port lwIP routes
  * through (port 0: the only one with an address). */

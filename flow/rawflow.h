@@ -163,6 +163,11 @@ unsigned int rf_loop_run_once(struct rf_loop *l);
 void rf_loop_stop(struct rf_loop *l);
 /* This process's core, 0 to cores - 1 (struct rf_config's cores); 0 with one core. */
 unsigned int rf_loop_core(const struct rf_loop *l);
+/* Whether every port's link is up. A frame sent while a link is down is lost, and a lost
+ * first SYN costs lwIP's 3 s initial retransmission timeout: a program that opens
+ * connections right at start on a link that comes up later (a net_memif client, which is up
+ * once it has reached its server) runs the loop until this is true, or a bound passes. */
+bool rf_loop_links_up(const struct rf_loop *l);
 /* Aborts every remaining flow and listener, stops the ports, releases everything. Returns
  * the packet buffers that were not back in the pool once every port had closed (and so no
  * device ring held any): 0 unless the application still holds buffers or one leaked; a

@@ -314,6 +314,11 @@ rpc_run() {
 			rf_timeout "$(bound "$d")" "${load_wrap[@]}" ip netns exec "$mns" "$load_bin" \
 				"${load_eal[@]}" --ip 198.18.2.2/24 --to 198.18.2.1:7 --duration "$d" --json \
 				--quiet --stats "$RF_TMP/load-stats.json" "$@" </dev/null >"$o" 2>"$RF_TMP/client.err"
+			# rf-echo's control thread takes the client's departure down before it is
+			# frozen: frozen with it pending, it handled it only when resumed for the next
+			# run, while that run's client was connecting, which then often answered nothing
+			# (the 16-connection point of --smoke, 3 runs in 3)
+			sleep 0.3
 			kill -STOP "$epid" 2>/dev/null
 			# Nothing answered at all: the first SYN left before the memif link was up and
 			# lwIP resends it after 3 s, past a short run's end (or the server died). Such a
