@@ -231,31 +231,3 @@ rf_check "rf-echo over memif, short flows: 1000 connections, no error" \
 	figures "$rc" 0 requests=1000 errors=0
 
 rf_finish
-fi
-memif_eal=(--no-huge --no-pci --no-shconf -m 512 -l "$cpu1" --file-prefix "rf-load-$$"
-	--vdev="net_memif0,role=client,socket=$sock" --)
-mstats=$RF_TMP/load-memif-stats.json
-
-# The first SYN may go out before the memif link is up (lwIP retries it after 3 s): the
-# run is bounded by --requests, with --duration as a safety net.
-load_run rc "$mns" "${memif_eal[@]}" --ip 198.18.2.2/24 --to 198.18.2.1:7 --conns 4 --depth 4 \
-	--size 64 --requests 50000 --duration 30 --json --quiet --stats "$mstats"
-rf_check "rf-echo over memif, 4 conns x depth 4: 50000 answered, no error" \
-	figures "$rc" 0 requests=50000 errors=0 conns=4 depth=4
-rf_check "rf-load over memif: no packet buffer leaked" \
-	"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$mstats"
-
-load_run rc "$mns" "${memif_eal[@]}" --ip 198.18.2.2/24 --to 198.18.2.1:7 --short-flows \
-	--conns 4 --requests 1000 --duration 30 --json --quiet
-rf_check "rf-echo over memif, short flows: 1000 connections, no error" \
-	figures "$rc" 0 requests=1000 errors=0
-
-if rf_stop "$epid" rc && [ "$rc" = 0 ]; then
-	rf_pass "rf-echo stopped on SIGINT with exit status 0"
-	rf_check "rf-echo: no packet buffer leaked" \
-		"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$echo_stats"
-else
-	rf_fail "rf-echo stopped on SIGINT with exit status 0 (got $rc)"
-fi
-
-rf_finish
