@@ -292,6 +292,14 @@ load_begin(struct load *ld)
 		for (i = 0; i < ld->conns; i++)
 			ld->conn[i].initial = true;
 		ld->initial_pending = (unsigned int)ld->conns;
+	} else if (!ld->short_flows && !ld->once) {
+		/* the closed loop too: its connections start their requests together, once every
+		 * first connect resolved, so that all of them share a --requests budget (the
+		 * first ones up had spent it before the last one was: issue 10's multicore check
+		 * once saw 4 of 8). --idle's slots send their one request as they come up. */
+		for (i = ld->idle; i < ld->nslots; i++) /* --idle's slots come first */
+			ld->conn[i].initial = true;
+		ld->initial_pending = (unsigned int)ld->conns;
 	}
 	conn_start(&ld->conn[0], now);
 	if (ld->conn[0].state != CONN_CONNECTING) /* failed at once: no point waiting */

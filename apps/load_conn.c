@@ -331,8 +331,19 @@ rate_begin(struct load *ld, uint64_t now)
 	ld->room = true;
 }
 
-/* A slot's first connect resolved (either way): with --rate over long flows, the schedule
- * starts when the last one did. */
+/* The closed loop over long flows begins: the clock starts, and every open connection fills
+ * its --depth (one that opens later fills it as it opens). */
+static void
+closed_begin(struct load *ld, uint64_t now)
+{
+	ld->start_ns = now;
+	for (uint64_t i = 0; i < ld->nslots; i++)
+		if (!conn_is_idle(&ld->conn[i]))
+			conn_fill(&ld->conn[i], now);
+}
+
+/* A slot's first connect resolved (either way): over long flows, the schedule (--rate) or
+ * the closed loop starts when the last one did. */
 static void
 initial_done(struct conn *c, uint64_t now)
 {
@@ -341,8 +352,12 @@ initial_done(struct conn *c, uint64_t now)
 	if (!c->initial)
 		return;
 	c->initial = false;
-	if (--ld->initial_pending == 0 && !ld->stopping)
-		rate_begin(ld, now);
+	if (--ld->initial_pending == 0 && !ld->stopping) {
+		if (ld->rate != 0)
+			rate_begin(ld, now);
+		else
+			closed_begin(ld, now);
+	}
 }
 
 /* Every slot but the first connects once the first one's connect resolved: by then the
@@ -409,9 +424,9 @@ on_connect(struct rf_flow *f, int status, void *arg)
 		conn_write(c); /* its request was counted (and timed) at the connect */
 	else if (conn_is_idle(c))
 		conn_request(c, now); /* its one request */
-	else if (ld->rate == 0)
+	else if (ld->rate == 0 && ld->initial_pending == 0)
 		conn_fill(c, now);
-	else
+	else if (ld->rate != 0)
 		ld->room = true;
 }
 
