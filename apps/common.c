@@ -38,8 +38,8 @@
  * process-wide variable of the apps; it is set while rf_loop_run() may be running.
  */
 static struct rf_loop *volatile signal_loop;
-/* Whether SIGINT or SIGTERM came (--hold waits for one, unless the run ended with one). */
-static volatile sig_atomic_t signalled;
+/* SIGINT and SIGTERM received so far (--hold waits for the next one). */
+static volatile sig_atomic_t signals;
 
 static void
 on_signal(int sig)
@@ -47,7 +47,7 @@ on_signal(int sig)
 	struct rf_loop *l = signal_loop;
 
 	(void)sig;
-	signalled = 1;
+	signals++;
 	if (l != NULL)
 		rf_loop_stop(l);
 }
@@ -203,24 +203,26 @@ on_poll(struct rf_loop *l, void *arg)
 }
 
 /*
- * --hold: the ports stay open (a memif link stays up) but nothing polls them until SIGINT or
- * SIGTERM. DPDK 22.11's memif PMD can crash a process that polls its end of the link while
+ * --hold: once the run ended (by itself, or on a first SIGINT/SIGTERM), the ports stay open
+ * (a memif link stays up) but nothing polls them until the next SIGINT or SIGTERM. DPDK 22.11's memif PMD can crash a process that polls its end of the link while
  * the peer leaves (docs/devices.md), so a test lets the peer leave during the hold. The
  * signals are blocked but for sigsuspend(), so one cannot slip in between test and wait.
  */
 static void
 hold(const struct rf_app *app)
 {
+	sig_atomic_t seen;
 	sigset_t stop, old;
 
 	sigemptyset(&stop);
 	sigaddset(&stop, SIGINT);
 	sigaddset(&stop, SIGTERM);
 	sigprocmask(SIG_BLOCK, &stop, &old);
-	set_signals(on_signal);
+	seen = signals;
+	set_signals(on_signal); /* SA_RESETHAND removed it if a signal ended the run */
 	fprintf(stderr, "%s: holding the ports open, not polling, until SIGINT or SIGTERM\n",
 		app->spec->name);
-	while (!signalled)
+	while (signals == seen)
 		sigsuspend(&old);
 	sigprocmask(SIG_SETMASK, &old, NULL);
 }
@@ -272,7 +274,7 @@ rf_app_run(struct rf_app *app)
 	rc = rf_app__report(app, &st, elapsed) < 0 ? 1 : 0;
 
 	signal_loop = NULL;
-	if (app->hold && !signalled)
+	if (app->hold)
 		hold(app);
 	set_signals(SIG_DFL);
 	rf_loop_destroy(app->loop);

@@ -76,9 +76,9 @@ const struct rf_app_option rf_app_common_options[] = {
 	 opt_mtu},
 	{"copy", NULL, "send by copying even where zero-copy works (for comparisons)", opt_copy},
 	{"hold", NULL,
-	 "when the run ends by itself (--duration, or the program's own end), keep the ports "
-	 "open but no longer polled until SIGINT/SIGTERM, so that a net_memif peer can leave "
-	 "first (docs/devices.md); not with --cores",
+	 "once the run ended (by itself, or on a first SIGINT/SIGTERM), keep the ports open "
+	 "but no longer polled until the next SIGINT/SIGTERM, so that a net_memif peer can "
+	 "leave first (docs/devices.md); not with --cores",
 	 opt_hold},
 	{"impair", "SPEC",
 	 "for tests: a seeded bad wire on every port, comma-separated KEY=VALUE: drop=P, "

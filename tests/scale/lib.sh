@@ -77,6 +77,15 @@ sc_load_start() {
 		--ip "$_sc_ip/24" --to "$SC_ECHO_IP:7" "$@"
 }
 
+# sc_load_hold PID LOG: ends rf-load's run (SIGINT; started with --hold) and waits until it
+# holds its end of the memif link unpolled: rf-echo then leaves first with no process polling
+# a link whose peer leaves (DPDK 22.11's memif PMD crashed rf-load that way, status 139:
+# docs/devices.md). rf_stop PID afterwards ends the hold.
+sc_load_hold() {
+	kill -INT "$1" 2>/dev/null
+	rf_wait_line 30 "$1" "$2" '^rf-load: holding' || rf_err "rf-load did not reach its hold"
+}
+
 # sc_ports N: the server ports N connections from one client address need.
 sc_ports() {
 	echo $((($1 + SC_PORTS_PER_SERVER_PORT - 1) / SC_PORTS_PER_SERVER_PORT))

@@ -57,7 +57,7 @@ fi
 base_kib=$(sc_rss_kib "$epid")
 t0=$SECONDS
 sc_load_start lpid hold 198.18.2.2 "$sock" load.log --conns "$N" --ports "$P" --once \
-	--duration $((hold_limit + 60)) --json --stats "$load_stats"
+	--duration $((hold_limit + 60)) --json --stats "$load_stats" --hold
 if rf_wait_line "$hold_limit" "$lpid" load.log "all $N connections answered"; then
 	held_s=$((SECONDS - t0))
 	rf_pass "$N connections answered and held open by one rf-load ($P server ports), after ${held_s} s"
@@ -94,6 +94,7 @@ rf_check "rf-echo's memory within the budget of docs/scaling.md" in_budget
 errors=$(grep '^rf-load: .* | held' "$(rf_log load.log)" | tail -n 1 | sed -n 's/.*| errors \([0-9]*\).*/\1/p')
 rf_say "rf-load's errors while opening and holding them (retried): ${errors:-0}"
 
+sc_load_hold "$lpid" load.log
 if rf_stop "$epid" rc 30 && [ "$rc" = 0 ]; then
 	rf_pass "rf-echo stopped on SIGINT with exit status 0"
 else
@@ -132,8 +133,9 @@ if ! sc_echo_start epid "$RF_TMP/memif2.sock" echo2.log --max-flows 100 --stats 
 	rf_finish
 fi
 sc_load_start lpid over 198.18.2.3 "$RF_TMP/memif2.sock" over.log --conns 150 --once \
-	--duration 60 --json
+	--duration 60 --json --hold
 rf_wait_line 30 "$lpid" over.log '\| held 100 \|'
+sc_load_hold "$lpid" over.log
 rf_stop "$epid" erc 30
 rf_stop "$lpid" rc 30
 # both_stopped: rf-echo and rf-load exited 0 on SIGINT.
@@ -162,8 +164,9 @@ if ! sc_echo_start epid "$RF_TMP/memif3.sock" echo3.log; then
 	rf_finish
 fi
 sc_load_start lpid under 198.18.2.4 "$RF_TMP/memif3.sock" under.log --conns 60 --max-flows 40 \
-	--once --duration 60 --json
+	--once --duration 60 --json --hold
 rf_wait_line 30 "$lpid" under.log '\| held 40 \|'
+sc_load_hold "$lpid" under.log
 rf_stop "$epid" erc 30
 rf_stop "$lpid" rc 30
 over_client() {
