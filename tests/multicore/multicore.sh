@@ -258,12 +258,13 @@ print("core %s: rf-load connections %s, requests %s, errors %s (resets %s); rf-e
           sys.argv[3], l["connections"], l["requests"], l["errors"], l["resets"],
           e["flows_opened"], e["tx_payload_bytes"], l["handoff_tx"] + e["handoff_tx"],
           l["handoff_rx"] + e["handoff_rx"]))
-# no error: rf-load's core 0 had stopped before rf-echo left and its core 1 was frozen, so
-# neither saw rf-echo's resets (they met a link already down)
+# the only errors allowed are resets: rf-load's core 0 had stopped before rf-echo left, but
+# its core 1, frozen meanwhile, can find rf-echo's resets in its own mapping of the rings
+# when it resumes (CI on 2026-11-25: core 1 errors 8, resets 8)
 # hand-off mode hashes with a symmetric key: rf-echo's core i finds the segments that rf-load's
 # core i sends on queue i to be its own, so it serves exactly those 8 connections, and frames
 # change core only for ARP (a key that is not symmetric moved 60 to 70 frames here)
-sys.exit(0 if l["connections"] == 8 and l["requests"] == 8 and l["errors"] == 0
+sys.exit(0 if l["connections"] == 8 and l["requests"] == 8 and l["errors"] == l["resets"]
          and l["connect_errors"] == 0 and e["flows_opened"] == 8
          and l["handoff_tx"] + e["handoff_tx"] <= 8 else 1)
 EOF
