@@ -286,18 +286,15 @@ load_begin(struct load *ld)
 		ld->next_start = ld->nslots; /* nothing to open: the schedule does */
 		ld->conn[0].initial = true;
 		ld->initial_pending = 1;
-	} else if (ld->rate != 0) {
-		/* over long flows: the schedule starts once every first connect resolved */
-		ld->interval_ns = NS_PER_S / (double)ld->rate;
-		for (i = 0; i < ld->conns; i++)
-			ld->conn[i].initial = true;
-		ld->initial_pending = (unsigned int)ld->conns;
 	} else if (!ld->short_flows && !ld->once) {
-		/* the closed loop too: its connections start their requests together, once every
-		 * first connect resolved, so that all of them share a --requests budget (the
-		 * first ones up had spent it before the last one was: issue 10's multicore check
-		 * once saw 4 of 8). --idle's slots send their one request as they come up. */
-		for (i = ld->idle; i < ld->nslots; i++) /* --idle's slots come first */
+		/* Long flows, the --rate schedule and the closed loop alike: requests start once
+		 * every first connect resolved, so that all connections share a --requests
+		 * budget (the first ones up had spent it before the last one was: issue 10's
+		 * multicore check once saw 4 of 8). --idle's slots (never with --rate) come first
+		 * and send their one request as they come up. */
+		if (ld->rate != 0)
+			ld->interval_ns = NS_PER_S / (double)ld->rate;
+		for (i = ld->idle; i < ld->nslots; i++)
 			ld->conn[i].initial = true;
 		ld->initial_pending = (unsigned int)ld->conns;
 	}
