@@ -131,7 +131,6 @@ struct rf_loop {
 	uint64_t rx_copied_bytes, rx_payload_bytes;
 	uint64_t busy_cycles;
 	uint64_t now_tsc;   /* TSC at the start of the current (or last) pass */
-	double ns_per_tsc;
 	bool last_busy;     /* the last pass did work */
 	uint64_t tx_new_bytes; /* sequence space sent for the first time, all flows */
 	uint64_t tel_next_tsc; /* when the loop publishes its next telemetry snapshot */

@@ -52,22 +52,15 @@ rf_args_first(int argc, char **argv)
 uint64_t
 rf_loop_now_ns(const struct rf_loop *l)
 {
-	return (uint64_t)((double)l->now_tsc * l->ns_per_tsc);
+	return rf_clock_tsc_to_ns(l->now_tsc);
 }
 
+/* 0 before rf_loop_create() started the EAL (DPDK knows no TSC rate before; stack/clock.c
+ * learns it as the stack starts, right after). */
 uint64_t
 rf_now_ns(void)
 {
-	static double ns_per_tsc; /* the division once, not per call */
-
-	if (unlikely(ns_per_tsc == 0)) {
-		uint64_t hz = rte_get_tsc_hz(); /* 0 before the EAL started: 0 ns until then */
-
-		if (hz == 0)
-			return 0;
-		ns_per_tsc = 1e9 / (double)hz;
-	}
-	return (uint64_t)((double)rte_rdtsc() * ns_per_tsc);
+	return rf_clock_tsc_to_ns(rte_rdtsc());
 }
 
 /* "A.B.C.D/len" into address and mask (network order). */
@@ -311,7 +304,6 @@ rf_loop_create(struct rf_loop **out, int argc, char **argv, const struct rf_conf
 		return rc;
 	}
 	l->stack.completions = run_completions;
-	l->ns_per_tsc = 1e9 / (double)rte_get_tsc_hz();
 	l->now_tsc = rte_rdtsc();
 	l->stack.completions_arg = l;
 	l->mc = mc;

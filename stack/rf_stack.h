@@ -101,7 +101,6 @@ struct rf_stack {
 	 * division to milliseconds, no walk of the table) */
 	uint64_t timers_due_tsc;
 	struct rf_stack_stats stats;
-	uint64_t tsc_per_ms;
 	unsigned int idle_mbufs; /* packet mbufs in use right after start-up (the RX rings) */
 	bool force_copy;
 	/* flow/'s completion phase, called once per loop pass; returns completions run */
@@ -123,6 +122,15 @@ extern uint64_t rf__clock_fake_ms; /* rf_clock_fake()'s time, 0 when none */
 /* The first TSC value at which rf_clock_ms_at() reads ms (TSC time, never the fake). */
 uint64_t rf_clock_tsc_at_ms(uint64_t ms);
 uint64_t rf_clock_tsc_hz(void);
+extern double rf__clock_ns_per_tsc; /* 1e9 / TSC Hz, set by rf_clock_init(); 0 before */
+/* Nanoseconds at TSC value tsc: a multiplication, no division (hot paths read it every loop
+ * pass). 0 before rf_clock_init(), so that time reads 0 until a loop has started the EAL.
+ * TSC time, never the fake. */
+static inline uint64_t
+rf_clock_tsc_to_ns(uint64_t tsc)
+{
+	return (uint64_t)((double)tsc * rf__clock_ns_per_tsc);
+}
 
 /* ---- timers (stack/timers.c) --------------------------------------------------------- */
 void rf_timers_init(struct rf_timer *t, uint64_t now_ms);

@@ -4,6 +4,9 @@
  * Pinned: the TSC frequency the clock divides by is a real CPU frequency (taken from DPDK);
  * rf_clock_ms() never goes backwards; it counts milliseconds (a 100 ms sleep reads as about
  * 100 ms, with room for noisy virtual machines); lwIP's sys_now() is the same clock.
+ * Nanoseconds (rf_clock_tsc_to_ns(), behind flow/'s rf_now_ns()): 0 before rf_clock_init()
+ * (rf_now_ns() reads 0 until a loop started the EAL), one second of TSC cycles reads as one
+ * second, and they agree with the milliseconds.
  *
  * DPDK learns the TSC frequency while its EAL starts (rte_get_tsc_hz() is 0 before that), so
  * main() starts a minimal EAL first, as every rawflow program does before rf_clock_init():
@@ -85,17 +88,47 @@ START_TEST(test_sys_now_is_the_same_clock)
 }
 END_TEST
 
+START_TEST(test_ns_are_0_before_rf_clock_init)
+{
+	/* This test case has no fixture: in check's child (or first, with CK_FORK=no) nothing
+	 * called rf_clock_init() yet, although the EAL knows the TSC rate. */
+	ck_assert_uint_gt(rte_get_tsc_hz(), 0);
+	ck_assert_uint_eq(rf_clock_tsc_to_ns(rte_rdtsc()), 0);
+}
+END_TEST
+
+START_TEST(test_ns_count_nanoseconds)
+{
+	uint64_t hz = rte_get_tsc_hz(), tsc = rte_rdtsc(), ms = rf_clock_ms_at(tsc);
+	uint64_t ns = rf_clock_tsc_to_ns(tsc);
+
+	/* The factor is DPDK's exact rate (not rf_clock_tsc_hz()'s whole kHz): one second of
+	 * cycles reads 1e9 ns, give or take a double's rounding. */
+	ck_assert_uint_ge(rf_clock_tsc_to_ns(hz), 999999999);
+	ck_assert_uint_le(rf_clock_tsc_to_ns(hz), 1000000001);
+	ck_assert_uint_le(rf_clock_tsc_to_ns(hz / 1000), 1000000);
+	ck_assert_uint_ge(rf_clock_tsc_to_ns(hz / 1000), 999000);
+	/* The same clock as the milliseconds: within 1 ms of them (truncation, the kHz round) */
+	ck_assert_msg(ns / 1000000 + 1 >= ms && ns / 1000000 <= ms + 1, "%llu ns but %llu ms",
+		      (unsigned long long)ns, (unsigned long long)ms);
+}
+END_TEST
+
 static Suite *
 clock_suite(void)
 {
 	Suite *s = suite_create("clock");
+	TCase *before = tcase_create("before_init");
 	TCase *tc = tcase_create("tsc");
 
+	tcase_add_test(before, test_ns_are_0_before_rf_clock_init);
+	suite_add_tcase(s, before);
 	tcase_add_checked_fixture(tc, setup, NULL);
 	tcase_add_test(tc, test_tsc_hz_is_a_real_cpu_frequency);
 	tcase_add_test(tc, test_clock_ms_never_goes_backwards);
 	tcase_add_test(tc, test_clock_ms_advances_about_100_ms_across_a_100_ms_sleep);
 	tcase_add_test(tc, test_sys_now_is_the_same_clock);
+	tcase_add_test(tc, test_ns_count_nanoseconds);
 	suite_add_tcase(s, tc);
 	return s;
 }
