@@ -8,8 +8,9 @@
 #    close the flow leaves the list (observe.py does these, printing what it saw);
 #  - the --pcap file, read by tshark, holds the handshake (SYN, SYN-ACK), data both ways and
 #    FINs both ways, with every IPv4 and TCP checksum verified good (the stack's TX frames,
-#    captured before the device, have their offloaded checksums filled in the copy), frames
-#    of both directions, and the capture dropped nothing;
+#    captured before the device, have their offloaded checksums filled in the copy; the
+#    kernel's 0xffff for a TCP checksum of 0x0000, about 1 frame in 65,536, is good, see
+#    pcap_checks), frames of both directions, and the capture dropped nothing;
 #  - a second rf-echo with a packet pool barely larger than its RX ring (--mbufs 1100) runs
 #    low under a client that sends without reading (stack/pressure.c keeps it from running
 #    dry), and telemetry still answers.
@@ -112,28 +113,36 @@ tcount() {
 conn="tcp.port == 7 && ip.addr == $RF_STACK_IP"
 from_k="ip.src == $RF_KERNEL_IP && $conn"
 from_s="ip.src == $RF_STACK_IP && $conn"
+# Linux writes a TCP checksum that computes to 0x0000 as 0xffff (skb_checksum_help() puts
+# CSUM_MANGLED_0 there: it completes the checksums of the frames it sends to the tap device in
+# software), so about 1 of its frames in 65,536 carries it. The same number in ones' complement
+# (RFC 1624, section 3), and lwIP and DPDK's net_tap verify it as good, but tshark marks it bad
+# (tcp.checksum.ffff): it made this check fail by chance (1 frame of 8,075 on 2026-11-25, an
+# inbound ACK). Good in the kernel's frames only: rawflow's own (lwIP's checksums, and those
+# the capture fills in for the device) are 0x0000 there, never 0xffff.
+minus0="frame.packet_flags_direction == 1 && $from_k && tcp.checksum.ffff && ip.checksum.status == 1"
 pcap_checks() {
-	local syn synack data_k data_s fin_k fin_s bad tcp good in out
+	local syn synack data_k data_s fin_k fin_s bad tcp good in out m0
 	syn=$(tcount "$from_k && tcp.flags.syn == 1 && tcp.flags.ack == 0")
 	synack=$(tcount "$from_s && tcp.flags.syn == 1 && tcp.flags.ack == 1")
 	data_k=$(tcount "$from_k && tcp.len > 0")
 	data_s=$(tcount "$from_s && tcp.len > 0")
 	fin_k=$(tcount "$from_k && tcp.flags.fin == 1")
 	fin_s=$(tcount "$from_s && tcp.flags.fin == 1")
-	bad=$(tcount "ip.checksum.status == 0 || tcp.checksum.status == 0")
+	bad=$(tcount "(ip.checksum.status == 0 || tcp.checksum.status == 0) && !($minus0)")
+	m0=$(tcount "$minus0")
 	tcp=$(tcount "tcp")
-	good=$(tcount "tcp && tcp.checksum.status == 1 && ip.checksum.status == 1")
+	good=$(tcount "tcp && ip.checksum.status == 1 && (tcp.checksum.status == 1 || $minus0)")
 	in=$(tcount "frame.packet_flags_direction == 1")
 	out=$(tcount "frame.packet_flags_direction == 2")
-	rf_say "  pcap: SYN $syn, SYN-ACK $synack, data frames kernel->stack $data_k, stack->kernel $data_s, FIN kernel $fin_k, FIN stack $fin_s; TCP frames $tcp, checksums good $good, bad $bad; inbound $in, outbound $out"
+	rf_say "  pcap: SYN $syn, SYN-ACK $synack, data frames kernel->stack $data_k, stack->kernel $data_s, FIN kernel $fin_k, FIN stack $fin_s; TCP frames $tcp, checksums good $good (of which the kernel's 0xffff for 0x0000: $m0), bad $bad; inbound $in, outbound $out"
 	if [ "$bad" != 0 ]; then
-		# which frames, for the report (one in 8,075 once in CI on 2026-11-25, not reproduced
-		# in 4 runs after): direction, flags, lengths, the checksum fields
+		# which frames, for the report: direction, flags, lengths, the checksum fields
 		tshark -r "$pcap" -o tcp.check_checksum:TRUE -o ip.check_checksum:TRUE \
-			-Y "ip.checksum.status == 0 || tcp.checksum.status == 0" -T fields \
-			-e frame.number -e frame.packet_flags_direction -e frame.len -e ip.len \
-			-e tcp.flags.str -e tcp.len -e ip.checksum -e tcp.checksum \
-			-e tcp.checksum.calculated 2>/dev/null | head -n 5 | sed 's/^/    bad: /'
+			-Y "(ip.checksum.status == 0 || tcp.checksum.status == 0) && !($minus0)" \
+			-T fields -e frame.number -e frame.packet_flags_direction -e frame.len \
+			-e ip.len -e tcp.flags.str -e tcp.len -e ip.checksum -e ip.checksum_calculated \
+			-e tcp.checksum -e tcp.checksum_calculated 2>/dev/null | head -n 5 | sed 's/^/    bad: /'
 	fi
 	[ "$syn" -ge 1 ] && [ "$synack" -ge 1 ] && [ "$data_k" -ge 1 ] && [ "$data_s" -ge 1 ] &&
 		[ "$fin_k" -ge 1 ] && [ "$fin_s" -ge 1 ] && [ "$bad" = 0 ] && [ "$tcp" -gt 0 ] &&
