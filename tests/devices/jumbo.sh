@@ -53,7 +53,6 @@ ccaps=$(dev_caps check.log) || ccaps=''
 rf_check "echo_check's port runs at MTU 9000: $ccaps" grep -q '^mtu 9000 ' <<<"$ccaps"
 rf_check "$bytes bytes echoed at MTU 9000, checked byte for byte and by SHA-256, closed both ways, no leak in the client (exit $crc)" \
 	dev_intact jumbo
-rf_check "echo_check exited with status 0 (got $crc)" test "$crc" = 0
 
 # What the wire carried, from rf-echo's capture: MSS options, frame sizes per direction.
 tshark -r "$cap" -T fields -e ip.src -e frame.len -e tcp.options.mss_val \

@@ -241,36 +241,24 @@ EOF
 
 # dev_memif_hold LABEL NS ECHO_PID SECONDS ECHO_CHECK_ARGS...: runs echo_check (the memif
 # client; its EAL and own arguments, --hold added) in NS, output in $RF_TMP/LABEL.client,
-# waits until it holds its end of the link (SECONDS + 30 at most: SECONDS is its --timeout),
-# stops rf-echo (ECHO_PID) and checks its exit status and --stats ($RF_TMP/LABEL.json), then
-# stops the client; sets crc to the client's exit status. rf-echo leaves first because DPDK
-# 22.11's memif server can crash in its PMD when a client leaves while it polls
-# (docs/devices.md), and a server that leaves first is safe for an idle client.
+# then rf_memif_depart: rf-echo (ECHO_PID) leaves first, once the client holds its end of the
+# link (SECONDS + 30 at most: SECONDS is its --timeout), then the client; both must exit 0,
+# and rf-echo's --stats ($RF_TMP/LABEL.json) and exit line are checked. Sets crc to the
+# client's exit status.
 dev_memif_hold() {
-	local label=$1 ns=$2 epid=$3 secs=$4 cpid rc=''
+	local label=$1 ns=$2 epid=$3 secs=$4 cpid
 	shift 4
 	rf_logs+=("$RF_TMP/check.log")
 	ip netns exec "$ns" "$DEV_CHECK" "$@" --hold \
 		</dev/null >"$RF_TMP/$label.client" 2>"$RF_TMP/check.log" &
 	cpid=$!
 	rf_pids+=("$cpid")
-	for _ in $(seq $(((secs + 30) * 10))); do
-		grep -q '^echo_check: holding' "$RF_TMP/check.log" && break
-		rf_alive "$cpid" || break
-		sleep 0.1
-	done
-	if rf_stop "$epid" rc && [ "$rc" = 0 ]; then
-		rf_pass "rf-echo stopped on SIGINT with status 0"
+	if rf_memif_depart "$label" rf-echo "$epid" echo_check "$cpid" check.log $((secs + 30)) crc; then
 		rf_check "rf-echo --stats: no leak, all echoed, nothing received copied" \
 			dev_echo_stats "$label"
 		rf_check "rf-echo: every packet buffer back in the pool after the port closed" \
 			dev_exit_clean echo.log
-	else
-		rf_fail "rf-echo stopped on SIGINT with status 0 (got $rc)"
 	fi
-	kill -TERM "$cpid" 2>/dev/null
-	crc=0
-	wait "$cpid" || crc=$?
 	rf_say "client: $(cat "$RF_TMP/$label.client")"
 }
 

@@ -283,6 +283,34 @@ rf_stop() {
 	[ "$_rf_killed" = 0 ]
 }
 
+# rf_memif_depart LABEL SERVER SERVER_PID CLIENT CLIENT_PID CLIENT_LOG SECONDS VAR [STOP]: ends
+# a memif link in the one order DPDK 22.11's memif PMD survives (a process that polls its end
+# while the peer leaves can crash: docs/devices.md). The client runs with --hold: once its run
+# ended it prints "CLIENT: holding" (in CLIENT_LOG) and keeps its end up, unpolled, until a
+# signal. So: wait for that line (at most SECONDS; said when the client exited first or never
+# held, and the server is stopped anyway), stop the server, then the client (rf_stop, STOP
+# seconds each); both must exit 0, a check each. The client's exit status goes to VAR. Returns
+# 0 when the server exited 0: only then is what it left (its --stats, its log) worth checking.
+rf_memif_depart() {
+	local _rf_srv_st=''
+	rf_wait_line "$7" "$5" "$6" "^$4: holding" || rf_err "$1: $4 did not reach its hold"
+	rf__stopped "$1" "$2" "$3" _rf_srv_st "${9:-}"
+	rf__stopped "$1" "$4" "$5" "$8" "${9:-}"
+	[ "$_rf_srv_st" = 0 ]
+}
+
+# rf__stopped LABEL NAME PID VAR [STOP]: rf_stop PID, its exit status into VAR; checks it is 0.
+rf__stopped() {
+	local _rf_got=''
+	rf_stop "$3" _rf_got ${5:+"$5"} || true
+	printf -v "$4" '%s' "$_rf_got"
+	if [ "$_rf_got" = 0 ]; then
+		rf_pass "$1: $2 stopped on SIGINT with exit status 0"
+	else
+		rf_fail "$1: $2 stopped on SIGINT with exit status 0 (got $_rf_got)"
+	fi
+}
+
 # rf_check DESCRIPTION CMD...: runs CMD, counts and prints the outcome; never exits.
 rf_check() {
 	local what=$1

@@ -183,10 +183,11 @@ memif_eal=(--no-huge --no-pci --no-shconf -m 512 -l "$cpu1" --file-prefix "rf-lo
 	--vdev="net_memif0,role=client,socket=$sock" --)
 
 # memif_round LABEL ARGS...: rf-echo as memif server, rf-load ARGS --hold as its client; once
-# rf-load holds, rf-echo is stopped (exit 0, no buffer leaked), then rf-load (SIGINT). Sets
-# rc to rf-load's exit status; its output (JSON line included) is in $out.
+# rf-load holds, rf-echo is stopped (exit 0, no buffer leaked), then rf-load (exit 0:
+# rf_memif_depart). Sets rc to rf-load's exit status; its output (JSON line included) is in
+# $out.
 memif_round() {
-	local label=$1 epid='' lpid='' erc='' echo_stats=$RF_TMP/echo-$1.json
+	local label=$1 epid='' lpid='' echo_stats=$RF_TMP/echo-$1.json
 	shift
 	rm -f "$sock"
 	rf_start epid "$mns" "echo-$label.log" "$echo_bin" --no-huge --no-pci --no-shconf -m 512 \
@@ -203,16 +204,10 @@ memif_round() {
 	rf_start lpid "$mns" "load-$label.log" "$load_bin" "${memif_eal[@]}" "$@" --hold
 	out=$(rf_log "load-$label.log")
 	err=$out
-	rf_wait_line 60 "$lpid" "load-$label.log" '^rf-load: holding' ||
-		rf_err "$label: rf-load did not reach its hold"
-	if rf_stop "$epid" erc && [ "$erc" = 0 ]; then
-		rf_pass "$label: rf-echo stopped on SIGINT with exit status 0"
+	if rf_memif_depart "$label" rf-echo "$epid" rf-load "$lpid" "load-$label.log" 60 rc; then
 		rf_check "$label: rf-echo: no packet buffer leaked" \
 			"$RF_PY" "$RF_SRC/tests/integration/stats.py" check "$echo_stats"
-	else
-		rf_fail "$label: rf-echo stopped on SIGINT with exit status 0 (got $erc)"
 	fi
-	rf_stop "$lpid" rc || true
 }
 
 # The first SYN may go out before the memif link is up (lwIP retries it after 3 s): the

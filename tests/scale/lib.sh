@@ -77,13 +77,13 @@ sc_load_start() {
 		--ip "$_sc_ip/24" --to "$SC_ECHO_IP:7" "$@"
 }
 
-# sc_load_hold PID LOG: ends rf-load's run (SIGINT; started with --hold) and waits until it
-# holds its end of the memif link unpolled: rf-echo then leaves first with no process polling
-# a link whose peer leaves (DPDK 22.11's memif PMD crashed rf-load that way, status 139:
-# docs/devices.md). rf_stop PID afterwards ends the hold.
-sc_load_hold() {
-	kill -INT "$1" 2>/dev/null
-	rf_wait_line 30 "$1" "$2" '^rf-load: holding' || rf_err "rf-load did not reach its hold"
+# sc_load_depart LABEL ECHO_PID LOAD_PID LOG: ends rf-load's run (SIGINT; started with --hold,
+# it then holds its end of the memif link unpolled) and stops rf-echo first, then rf-load, each
+# within 30 s and with exit status 0 (rf_memif_depart; LABEL prefixes its checks).
+sc_load_depart() {
+	local _sc_rc
+	kill -INT "$3" 2>/dev/null
+	rf_memif_depart "$1" rf-echo "$2" rf-load "$3" "$4" 30 _sc_rc 30
 }
 
 # sc_ports N: the server ports N connections from one client address need.

@@ -42,7 +42,7 @@ else
 fi
 P=$(sc_ports "$N")
 
-epid='' lpid='' rc='' erc='' # set by sc_*_start, rf_stop
+epid='' lpid='' # set by sc_*_start
 sc_init scale
 sock=$RF_TMP/memif.sock
 echo_stats=$RF_TMP/echo-stats.json
@@ -94,17 +94,7 @@ rf_check "rf-echo's memory within the budget of docs/scaling.md" in_budget
 errors=$(grep '^rf-load: .* | held' "$(rf_log load.log)" | tail -n 1 | sed -n 's/.*| errors \([0-9]*\).*/\1/p')
 rf_say "rf-load's errors while opening and holding them (retried): ${errors:-0}"
 
-sc_load_hold "$lpid" load.log
-if rf_stop "$epid" rc 30 && [ "$rc" = 0 ]; then
-	rf_pass "rf-echo stopped on SIGINT with exit status 0"
-else
-	rf_fail "rf-echo stopped on SIGINT with exit status 0 (got $rc)"
-fi
-if rf_stop "$lpid" rc 30 && [ "$rc" = 0 ]; then
-	rf_pass "rf-load stopped on SIGINT with exit status 0"
-else
-	rf_fail "rf-load stopped on SIGINT with exit status 0 (got $rc)"
-fi
+sc_load_depart "$N held" "$epid" "$lpid" load.log
 rf_check "rf-load: every connection answered once and held" \
 	"$RF_PY" "$sc_tool" json "$(rf_log load.log)" "requests>=$N" "held_max=$N" \
 	"connections>=$N"
@@ -135,19 +125,9 @@ fi
 sc_load_start lpid over 198.18.2.3 "$RF_TMP/memif2.sock" over.log --conns 150 --once \
 	--duration 60 --json --hold
 rf_wait_line 30 "$lpid" over.log '\| held 100 \|'
-sc_load_hold "$lpid" over.log
-rf_stop "$epid" erc 30
-rf_stop "$lpid" rc 30
-# both_stopped: rf-echo and rf-load exited 0 on SIGINT.
-both_stopped() {
-	if [ "$erc" != 0 ] || [ "$rc" != 0 ]; then
-		echo "  exit status: rf-echo $erc, rf-load $rc"
-		return 1
-	fi
-}
+sc_load_depart "rf-echo --max-flows 100" "$epid" "$lpid" over.log
 over_server() {
 	local most refused
-	both_stopped || return 1
 	"$RF_PY" "$sc_tool" json "$(rf_log over.log)" held_max=100 'resets>=50' || return 1
 	most=$("$RF_PY" "$sc_tool" flows "$(rf_log echo2.log)" max) || return 1
 	[ "$most" -le 100 ] || { echo "  rf-echo had $most flows open"; return 1; }
@@ -166,11 +146,8 @@ fi
 sc_load_start lpid under 198.18.2.4 "$RF_TMP/memif3.sock" under.log --conns 60 --max-flows 40 \
 	--once --duration 60 --json --hold
 rf_wait_line 30 "$lpid" under.log '\| held 40 \|'
-sc_load_hold "$lpid" under.log
-rf_stop "$epid" erc 30
-rf_stop "$lpid" rc 30
+sc_load_depart "rf-load --max-flows 40" "$epid" "$lpid" under.log
 over_client() {
-	both_stopped || return 1
 	"$RF_PY" "$sc_tool" json "$(rf_log under.log)" held_max=40 'connect_errors>=20'
 }
 rf_check "rf-load --max-flows 40, 60 connections: 40 held, the others fail to open" over_client
