@@ -24,6 +24,7 @@
 
 #include "rf_stack.h"
 #include "unit.h"
+#include "unit_eal.h"
 
 static void
 setup(void)
@@ -134,27 +135,12 @@ clock_suite(void)
 }
 
 int
-main(int argc, char **argv)
+main(void)
 {
-	char *eal_argv[] = {argc > 0 ? argv[0] : "test_clock",
-			    "--no-huge",
-			    "--no-pci",
-			    "--no-shconf",
-			    "--no-telemetry",
-			    "-l",
-			    "0",
-			    "-m",
-			    "64",
-			    "--log-level=lib.eal:error",
-			    NULL};
-	int eal_argc = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1;
 	int rc;
 
-	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "test_clock: cannot start DPDK's EAL: %s\n",
-			rte_strerror(rte_errno));
+	if (unit_eal_start("test_clock", "64") != 0)
 		return EXIT_FAILURE;
-	}
 	rc = unit_run(clock_suite());
 	rte_eal_cleanup();
 	return rc;

@@ -32,6 +32,7 @@
 
 #include "rf_drivers.h"
 #include "unit.h"
+#include "unit_eal.h"
 
 #define HZ 1000000ull /* fake TSC: one tick per microsecond */
 #define FRAME_LEN 100
@@ -735,27 +736,12 @@ impair_suite(void)
 }
 
 int
-main(int argc, char **argv)
+main(void)
 {
-	char *eal_argv[] = {argc > 0 ? argv[0] : "test_impair",
-			    "--no-huge",
-			    "--no-pci",
-			    "--no-shconf",
-			    "--no-telemetry",
-			    "-l",
-			    "0",
-			    "-m",
-			    "128",
-			    "--log-level=lib.eal:error",
-			    NULL};
-	int eal_argc = (int)(sizeof(eal_argv) / sizeof(eal_argv[0])) - 1;
 	int rc;
 
-	if (rte_eal_init(eal_argc, eal_argv) < 0) {
-		fprintf(stderr, "test_impair: cannot start DPDK's EAL: %s\n",
-			rte_strerror(rte_errno));
+	if (unit_eal_start("test_impair", "128") != 0)
 		return EXIT_FAILURE;
-	}
 	rc = unit_run(impair_suite());
 	rte_eal_cleanup();
 	return rc;
