@@ -214,6 +214,7 @@ check_file(const char *path, uint32_t snaplen)
 	ck_assert_ptr_nonnull(fp);
 	n = fread(file, 1, sizeof(file), fp);
 	fclose(fp);
+	unlink(path); /* before any check can fail */
 	ck_assert_uint_lt(n, sizeof(file));
 	while (off + 8 <= n) {
 		uint32_t type, blen, caplen, origlen;
@@ -250,20 +251,22 @@ run(uint32_t snaplen, unsigned int seed)
 	char path[] = "/tmp/rf-test-capture-XXXXXX";
 	struct rf_capture *cap;
 	struct rf_capture_stats st;
-	int fd = mkstemp(path);
+	int fd = mkstemp(path), rc;
 
 	ck_assert_int_ge(fd, 0);
 	close(fd);
 	srandom(seed);
 	nframes = 0;
-	ck_assert_int_eq(rf_capture_open(&cap, path, snaplen, 1500), 0);
+	rc = rf_capture_open(&cap, path, snaplen, 1500);
+	if (rc != 0)
+		unlink(path);
+	ck_assert_int_eq(rc, 0);
 	while (nframes < MAX_FRAMES)
 		capture_one(cap, nframes % 2, random() % 8 != 0, snaplen);
 	rf_capture_stats(cap, &st);
 	rf_capture_close(cap);
+	check_file(path, snaplen); /* reads the file and removes it */
 	ck_assert_uint_eq(st.dropped, 0);
-	check_file(path, snaplen);
-	unlink(path);
 	ck_assert_uint_eq(rte_mempool_in_use_count(pool), 0); /* nothing leaked */
 }
 
