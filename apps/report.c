@@ -36,7 +36,7 @@
 	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors) X(handoff_rx) X(handoff_tx)        \
 	X(handoff_dropped) X(tx_link_down) X(syn_cookies_sent) X(syn_cookies_valid)          \
 	X(ooseq_pbufs) X(ooseq_dropped) X(half_open_cookies) X(acks_rate_limited)          \
-	X(rx_pool_low_dropped)
+	X(rx_pool_low_dropped) X(tx_queue_full)
 
 #define COUNT_FIELD(name) +1
 static_assert(sizeof(struct rf_stats) == (0 STATS_FIELDS(COUNT_FIELD)) * sizeof(uint64_t),
@@ -57,7 +57,8 @@ print_block(const struct rf_app *app, const struct rf_stats *st, double elapsed_
 		"  ports     rx %" PRIu64 " frames, %" PRIu64 " bytes;"
 		" tx %" PRIu64 " frames, %" PRIu64 " bytes (all ports)\n"
 		"  drops     tx_drops %" PRIu64 ", tx_link_down %" PRIu64 ", rx_missed %" PRIu64 ", rx_nombuf %" PRIu64
-		", rx_dropped %" PRIu64 ", rx_bad_cksum %" PRIu64 "\n"
+		", rx_dropped %" PRIu64 ", rx_bad_cksum %" PRIu64
+		"; held back for TCP: tx_queue_full %" PRIu64 "\n"
 		"  tcp       rx %" PRIu64 " segments, %" PRIu64 " payload bytes (%" PRIu64
 		" copied);"
 		" tx %" PRIu64 " segments, %" PRIu64 " payload bytes (%" PRIu64 " copied),"
@@ -70,6 +71,7 @@ print_block(const struct rf_app *app, const struct rf_stats *st, double elapsed_
 		"  loop      busy %.3f s (%.1f%% of the run)\n",
 		app->spec->name, elapsed_s, st->rx_pkts, st->rx_bytes, st->tx_pkts, st->tx_bytes,
 		st->tx_drops, st->tx_link_down, st->rx_missed, st->rx_nombuf, st->rx_dropped, st->rx_bad_cksum,
+		st->tx_queue_full,
 		st->rx_segments, st->rx_payload_bytes, st->rx_copied_bytes, st->tx_segments,
 		st->tx_payload_bytes, st->tx_copied_bytes, st->tx_retransmits, st->mbufs_in_use,
 		st->mbufs_idle, st->alloc_failures, st->flows_open, st->flows_opened,

@@ -91,6 +91,8 @@ struct rf_port_stats {
 	uint64_t rx_pkts, rx_bytes;
 	uint64_t tx_pkts, tx_bytes;
 	uint64_t tx_drops;     /* frames the device would not take after retrying */
+	uint64_t tx_queue_full; /* frames the stack held back (TCP sends them later) because
+				   the send queue was full: rf_port_tx_room() */
 	uint64_t tx_link_down; /* queued frames dropped because the link went down */
 	uint64_t rx_missed;    /* frames the device dropped (no descriptor), from its stats */
 	uint64_t rx_nombuf;    /* RX mbuf allocation failures reported by the device */
@@ -102,7 +104,9 @@ struct rf_port_stats {
 
 /* Frames leave in bursts of RF_TX_BATCH. A device whose ring is full keeps the rest in the
  * port's queue (up to RF_TX_QUEUE frames) for the next pass instead of dropping them: a full
- * ring is back-pressure, not loss. Only a full queue drops (counted in tx_drops). */
+ * ring is back-pressure, not loss. When the queue is full too, the stack is told before it
+ * builds a frame (rf_port_tx_room()) and TCP keeps the segment; a frame queued anyway (the
+ * impairment layer's copies) is dropped and counted in tx_drops. */
 #define RF_TX_BATCH 32
 #define RF_TX_QUEUE 1024
 
@@ -229,6 +233,22 @@ rf__port_enqueue(struct rf_port *port, struct rte_mbuf *m)
 	port->tx_buf[port->tx_len++] = m;
 	if (port->tx_len % RF_TX_BATCH == 0)
 		rf_port_flush(port);
+}
+
+/* Whether the send queue has room for one more frame; a full one is handed to the device
+ * first. The stack asks before it builds a frame: what TCP is refused it keeps and sends
+ * again later (lwIP patch 0013), where a frame queued into a full queue would be lost. Counts
+ * each refusal in tx_queue_full. */
+static inline bool
+rf_port_tx_room(struct rf_port *port)
+{
+	if (likely(port->tx_len < RF_TX_QUEUE))
+		return true;
+	rf_port_flush(port);
+	if (port->tx_len < RF_TX_QUEUE)
+		return true;
+	port->stats.tx_queue_full++;
+	return false;
 }
 
 /* Queues one frame for sending; frames leave in batches (at the latest at rf_port_flush). The

@@ -466,6 +466,7 @@ rf_loop_stats(struct rf_loop *l, struct rf_stats *o)
 		o->tx_pkts += ps->tx_pkts;
 		o->tx_bytes += ps->tx_bytes;
 		o->tx_drops += ps->tx_drops;
+		o->tx_queue_full += ps->tx_queue_full;
 		o->tx_link_down += ps->tx_link_down;
 		o->rx_missed += ps->rx_missed;
 		o->rx_nombuf += ps->rx_nombuf;

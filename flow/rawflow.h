@@ -248,6 +248,10 @@ struct rf_stats {
 	 * for flows holding over 256 KiB unreleased, and new connections (rf_connect() fails with
 	 * RF_ENOBUFS then). */
 	uint64_t rx_pool_low_dropped;
+	/* Frames not handed to a port because its send queue was full (the device's ring and
+	 * 1,024 frames behind it): TCP keeps those segments and ACKs and sends them again once
+	 * the queue drained; ARP, ICMP and RST frames are dropped. */
+	uint64_t tx_queue_full;
 };
 void rf_loop_stats(struct rf_loop *l, struct rf_stats *out);
 

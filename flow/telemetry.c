@@ -66,7 +66,7 @@
 	X(rx_ip_dropped) X(rx_tcp_dropped) X(rx_cksum_errors) X(handoff_rx) X(handoff_tx)     \
 	X(handoff_dropped) X(tx_link_down) X(syn_cookies_sent) X(syn_cookies_valid)           \
 	X(ooseq_pbufs) X(ooseq_dropped) X(half_open_cookies) X(acks_rate_limited)          \
-	X(rx_pool_low_dropped)
+	X(rx_pool_low_dropped) X(tx_queue_full)
 
 #define RF_TEL_COUNT(name) +1
 _Static_assert(sizeof(struct rf_stats) == (0 RF_TEL_STATS(RF_TEL_COUNT)) * sizeof(uint64_t),

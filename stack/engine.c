@@ -18,6 +18,7 @@
 
 #include "lwip/init.h"
 #include "lwip/netif.h"
+#include "lwip/priv/tcp_priv.h"
 
 #include "rf_pressure.h"
 #include "rf_security.h"
@@ -134,6 +135,21 @@ fail:
 	return rc;
 }
 
+/* What a full send queue refused (stack/netif.c) lwIP keeps on its fast timer's list (patch
+ * 0013): once every queue is at most half full again, that timer runs now rather than at its
+ * next 100 ms tick, and stops early again if a queue fills. A burst of thousands of delayed
+ * ACKs (many connections answered at once) so leaves as fast as the device takes it, where
+ * the queue used to drop all but its first 1,024 frames. */
+static void
+resend_refused(struct rf_stack *s)
+{
+	for (uint16_t i = 0; i < s->nports; i++)
+		if (s->ifs[i].port.tx_len > RF_TX_QUEUE / 2)
+			return;
+	s->tx_refused = false;
+	tcp_fasttmr();
+}
+
 unsigned int
 rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 {
@@ -169,6 +185,8 @@ rf_stack_poll(struct rf_stack *s, uint64_t now_tsc)
 	for (uint16_t i = 0; i < s->nports; i++)
 		if (s->ifs[i].port.tx_len || s->ifs[i].port.impair) /* held frames may be due */
 			rf_port_flush(&s->ifs[i].port);
+	if (unlikely(s->tx_refused))
+		resend_refused(s);
 	if (s->cap != NULL)
 		rf_capture_flush(s->cap); /* this pass's captured frames: one write */
 	return got;

@@ -219,6 +219,13 @@ linkoutput(struct netif *nif, struct pbuf *p)
 	struct rte_mbuf *m = NULL;
 	uint32_t copied = p->tot_len, payload;
 
+	/* A full send queue: TCP keeps the segment or ACK and sends it again once the queue
+	 * drained (lwIP patch 0013; rf_stack_poll() runs lwIP's fast timer early for it). Other
+	 * frames (ARP, ICMP, RST) are dropped by their senders, as a full NIC would. */
+	if (unlikely(!rf_port_tx_room(&ifc->port))) {
+		s->tx_refused = true;
+		return ERR_WOULDBLOCK;
+	}
 	rf_frame_parse(p->payload, p->len, &fi);
 	/* A frame made of more pieces than the device takes in one chain (many tiny writes)
 	 * is copied instead, and counted: sending the chain would fail again at every

@@ -103,6 +103,7 @@ struct rf_stack {
 	struct rf_stack_stats stats;
 	unsigned int idle_mbufs; /* packet mbufs in use right after start-up (the RX rings) */
 	bool force_copy;
+	bool tx_refused; /* a send queue refused a frame since lwIP's fast timer last ran */
 	/* flow/'s completion phase, called once per loop pass; returns completions run */
 	unsigned int (*completions)(void *arg);
 	void *completions_arg;
