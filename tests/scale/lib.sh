@@ -91,7 +91,10 @@ sc_ports() {
 	echo $((($1 + SC_PORTS_PER_SERVER_PORT - 1) / SC_PORTS_PER_SERVER_PORT))
 }
 
-# sc_rss_kib PID: the resident memory of PID, in KiB.
-sc_rss_kib() {
-	awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+# sc_anon_kib PID: the resident anonymous memory of PID (malloc and the like), in KiB. DPDK's
+# memory (the packet pool, rings: shared memory even with --no-huge) is in RssShmem and left
+# out: its size is fixed by --mbufs, and how much of it is resident depends on how many pool
+# elements a burst touched, not on the number of flows.
+sc_anon_kib() {
+	awk '/^RssAnon:/ {print $2}' "/proc/$1/status"
 }
