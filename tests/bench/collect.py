@@ -153,8 +153,18 @@ def read_wrk_linux(wrk_path, cpu_ns, tsc_hz):
     return m, wrk_error(m)
 
 
-READERS = {"load": read_load, "rf_iperf": read_rf_iperf, "iperf3": read_iperf3,
-           "wrk_rf": read_wrk_rf, "wrk_linux": read_wrk_linux}
+def read_window(path):
+    """A window of a client that keeps running (run.sh idle_window): requests answered in it,
+    from the client's counters; no latencies."""
+    r = json.load(open(path))
+    m = {k: r[k] for k in ("rps", "requests", "duration_s")}
+    if r["requests"] <= 0:
+        raise ValueError("no request answered")
+    return m, None
+
+
+READERS = {"load": read_load, "window": read_window, "rf_iperf": read_rf_iperf,
+           "iperf3": read_iperf3, "wrk_rf": read_wrk_rf, "wrk_linux": read_wrk_linux}
 
 
 def cmd_add(raw, scenario, point, system, run, kind, *files):

@@ -9,6 +9,8 @@
 #     --quick    3 runs per point, 2 s each, 1/16/64 connections: about 2-3 minutes
 #     --smoke    1 run per point, under a second each: checks the plumbing and the JSON
 #     --docs     also regenerate docs/benchmarks.md (and its plots) from this run
+#     --only=S,..  only these scenarios (rpc, latency_under_load, short_flows, idle_conns,
+#                bulk, http; rtt comes with rpc), the others recorded as not measured
 #
 # Each scenario runs on both systems back to back, on the same two CPUs (the server on the
 # first CPU this script may use, the client on the second), interleaved run by run and with
@@ -39,8 +41,8 @@
 #                       Gbit/s and busy cycles per byte (both ends).
 #   short_flows         connect, 64 B request, 64 B answer, close; 16 slots; connections/s.
 #   idle_conns          16 connections of 64 B echo next to 0 / 10 k (full: also 1 k and
-#                       100 k) idle connections: rf-echo on net_tap vs kecho over veth, kernel
-#                       clients (kload) on both (rf-load cannot hold idle connections).
+#                       100 k) idle connections: rf-load --idle K -> rf-echo over memif (EAL
+#                       -m 1024) vs kload holders + kload -> kecho over veth.
 #   http                wrk -t1 -c64 GET /64: rf-httpd vs nginx; requests/s and server
 #                       cycles per request (rf-httpd's busy cycles: TSC cycles of loop passes
 #                       that did work, the PMD's sendto() included; nginx's CPU time from
@@ -54,7 +56,7 @@
 # Bounds and cleanup: every client run is under `timeout`; tests/integration/lib.sh's traps
 # kill every process started here and delete the namespaces (with their veths and memif
 # sockets) on any exit. Traffic goes only to 198.18.0.0/15 inside those namespaces. No
-# hugepages are reserved (memif, net_tap and net_af_packet run with --no-huge).
+# hugepages are reserved (memif and net_af_packet run with --no-huge).
 #
 # Exit status: 0 when every point was measured on both systems (a single failed run is null
 # in its record and listed in the report), 1 when some point has no working run or a step
@@ -64,14 +66,26 @@ here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=../integration/lib.sh
 . "$here/../integration/lib.sh"
 
-mode=full docs=0
+mode=full docs=0 only=''
 for a in "$@"; do
 	case $a in
 	--quick) mode=quick ;;
 	--smoke) mode=smoke ;;
 	--docs) docs=1 ;;
+	--only=?*)
+		only=${a#--only=}
+		for s in ${only//,/ }; do
+			case $s in
+			rpc | latency_under_load | short_flows | idle_conns | bulk | http) ;;
+			*)
+				echo "run.sh: unknown scenario '$s' in $a (try --help)" >&2
+				exit 2
+				;;
+			esac
+		done
+		;;
 	-h | --help)
-		sed -n '4,9s/^# \{0,1\}//p' "$0"
+		sed -n '4,11s/^# \{0,1\}//p' "$0"
 		exit 0
 		;;
 	*)
@@ -94,16 +108,12 @@ esac
 idle_load=16 # connections of the fixed load next to the idle ones
 idle_max=${idle_list##* }
 # A process here may hold 20,000 files at most (ulimit -n; raising the hard limit is not
-# permitted) and a client address 28,232 local ports per server port. So beyond 10 k the idle
-# connections go to idle_ports server ports: Linux serves each with a kecho of its own (the
-# load uses the first), rf-echo listens on all of them; and they are opened by holders of at
-# most idle_chunk connections each. rf-echo then holds more than its default 16,384 flows
-# (its pool stays at the default size: an idle connection pins no packet buffer).
+# permitted) and a client address 28,232 local ports per server port. So beyond 10 k Linux's
+# idle connections go to idle_ports server ports, each served by a kecho of its own (the load
+# uses the first), and are opened by holders of at most idle_chunk connections each. rf-load
+# and rf-echo spread theirs over server ports the same way (--ports), in one process each.
 idle_chunk=15000
 idle_ports=$(((idle_max + idle_load + 14000 - 1) / 14000))
-idle_echo_args=()
-[ $((idle_max + 1024)) -gt 16384 ] &&
-	idle_echo_args=(--max-flows $((idle_max + 1024)) --mbufs 65535 --ports "$idle_ports")
 # The open loop's run is one second longer: its schedule starts once all connections are up.
 case $mode in
 full) lul_dur=5 ;;
@@ -153,11 +163,10 @@ contention_start=${contention_start#*|}
 rf_say "other processes keeping a CPU busy: $contention_start"
 
 # ---- namespaces -----------------------------------------------------------------------------
-mns='' lsrv='' lcli='' tns='' hns='' hkns=''
+mns='' lsrv='' lcli='' hns='' hkns=''
 rf_ns_new mns memif
 rf_ns_new lsrv lsrv
 rf_ns_new lcli lcli
-rf_ns_new tns tap
 rf_ns_new hns httpd
 rf_ns_new hkns wrk
 if ! ip link add rfbv0 netns "$lsrv" type veth peer name rfbv1 netns "$lcli"; then
@@ -189,6 +198,7 @@ HTTPD_DEVARGS="net_af_packet0,iface=<veth>,qpairs=1; EAL --no-huge --no-pci --no
 
 # ---- helpers --------------------------------------------------------------------------------
 memif_n=0
+memif_mem=512  # -m (MiB): the idle scenario's rf-echo needs more for 100 k flows
 memif_extra='' # more devargs (",bsize=9216": buffers that hold a jumbo frame, docs/devices.md)
 # memif_eal VAR ROLE CPU: EAL arguments of one end of a fresh memif link (server: a new socket
 # name; client: the latest server's).
@@ -196,7 +206,7 @@ memif_eal() {
 	local _role=$2 _cpu=$3
 	[ "$_role" = server ] && memif_n=$((memif_n + 1))
 	local -n _arr=$1
-	_arr=(--no-huge --no-pci --no-shconf -m 512 -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
+	_arr=(--no-huge --no-pci --no-shconf -m "$memif_mem" -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
 		--vdev="net_memif0,role=$_role,socket=$RF_TMP/memif-$memif_n.sock$memif_extra" --)
 }
 MEMIF_DEVARGS="net_memif0,role=server|client,socket=<tmp>/memif-N.sock (abstract); EAL --no-huge --no-pci --no-shconf -m 512 -l <cpu>"
@@ -447,30 +457,101 @@ scenario_short_flows() {
 }
 
 # ---- concurrency cost: a fixed load next to idle connections ---------------------------------
-# rf-load cannot hold idle connections, and a memif link has room for one client process, so
-# here the rawflow server is rf-echo on net_tap and every client is the kernel's (kload): a
-# holder process opens the idle connections and keeps them, load runs come and go next to it.
-# The target compares rawflow with itself (10 k idle against 0 idle); Linux is the same setup
-# over veth. The idle count grows level by level; within a level the systems interleave.
-idle_run() { # SYSTEM POINT RUN
-	local sys=$1 point=$2 run=$3 o=$RF_TMP/client.out to=$LSRV:7 ns=$lcli
-	if [ "$sys" = rawflow ]; then
-		to=$RF_STACK_IP:7 ns=$tns
-		kill -CONT "$tpid"
+# 16 connections of 64 B echo (closed loop, depth 1) next to K idle connections (each sent one
+# request, was answered, and stays open without traffic); K grows level by level, and within a
+# level the systems interleave run by run. The target compares each system with itself (K idle
+# against 0 idle).
+#   rawflow: per level one rf-echo and one rf-load --idle K --conns 16 over a fresh memif link:
+#            rf-load opens the K idle connections, then runs its closed loop next to them; both
+#            are frozen (SIGSTOP) while Linux runs. A run is a window of dur seconds with both
+#            running (after idle_settle s): requests answered in it, from rf-load's counters
+#            (rx_payload_bytes / 64, read through DPDK telemetry). The client holds the idle
+#            connections too, so its own cost grows with K like the server's.
+#   Linux:   kload holders (idle_chunk connections each) keep the idle connections to kecho
+#            over veth; kload --conns 16 runs come and go next to them.
+idle_settle=0.3
+ipid_e='' ipid_l='' ipfx='' # the level's rf-echo, rf-load and rf-load's EAL file prefix
+
+# idle_rf_start LEVEL: rf-echo and rf-load --idle LEVEL on a fresh memif link; returns once
+# rf-load has all of them answered (or its loop runs, at 0), with both frozen.
+idle_rf_start() {
+	local lvl=$1 ports eal=() idle=()
+	ports=$(((lvl + idle_load + 14000 - 1) / 14000))
+	[ "$lvl" -gt 0 ] && idle=(--idle "$lvl")
+	memif_mem=1024 # a pool for --max-flows above 32,768 (docs/scaling.md) on each side
+	memif_eal eal server "$cpu0"
+	rf_start ipid_e "$mns" "idle-echo-$lvl.log" "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 \
+		--port 7 --ports "$ports" --max-flows $((lvl + idle_load + 1024))
+	wait_line "idle-echo-$lvl.log" '^rf-echo: .* \| flows' 30 "$ipid_e" || return 1
+	memif_eal eal client "$cpu1"
+	ipfx=rfb-client-$$-$memif_n
+	memif_mem=512
+	rf_start ipid_l "$mns" "idle-load-$lvl.log" "$load_bin" "${eal[@]}" --ip 198.18.2.2/24 \
+		--to 198.18.2.1:7 --conns "$idle_load" --size 64 "${idle[@]}" --ports "$ports" \
+		--duration 3600 --json --hold
+	if [ "$lvl" -gt 0 ]; then
+		wait_line "idle-load-$lvl.log" "all $lvl idle connections answered" \
+			$((60 + lvl / 500)) "$ipid_l" || return 1
+	else
+		wait_line "idle-load-$lvl.log" '[1-9][0-9]* req/s' 30 "$ipid_l" || return 1
 	fi
-	# The last run next to the most idle connections profiles rf-echo.
-	[ "$sys" = rawflow ] && [ "$run" = "$runs" ] && [ "$point" = "${idle_list##* } idle" ] &&
-		perf_start rf-echo-idle "$tpid" "${dur%.*}"
-	rf_timeout "$(bound "$dur")" ip netns exec "$ns" taskset -c "$cpu1" "$bin/kload" \
-		--to "$to" --duration "$dur" --conns "$idle_load" --size 64 \
-		</dev/null >"$o" 2>"$RF_TMP/client.err"
-	perf_finish rf-echo-idle "rf-echo (net_tap), $idle_load connections of echo next to $point"
-	[ "$sys" = rawflow ] && kill -STOP "$tpid"
-	collect add "$raw" idle_conns "$point" "$sys" "$run" load "$o" ||
-		rf_fail "$sys idle_conns $point run $run: could not record"
+	kill -STOP "$ipid_l" "$ipid_e"
 }
 
-tpid=''
+# idle_rf_stop LEVEL: ends the level's pair (rf-load holds its end while rf-echo leaves); a
+# remark when rf-load counted errors (an idle connection reset, a request lost).
+idle_rf_stop() {
+	local rc errs
+	[ -n "$ipid_e" ] || return 0
+	kill -CONT "$ipid_e" "$ipid_l" 2>/dev/null
+	kill -INT "$ipid_l" 2>/dev/null
+	rf_memif_depart "idle_conns $1" rf-echo "$ipid_e" rf-load "$ipid_l" "idle-load-$1.log" 30 rc
+	errs=$("$RF_PY" -c 'import json, sys
+for l in open(sys.argv[1]):
+    if l.startswith("{"): d = json.loads(l)
+print(d["errors"])' "$(rf_log "idle-load-$1.log")" 2>/dev/null)
+	[ "${errs:-x}" = 0 ] || collect remark "$raw" idle_conns "$1 idle" "rf-load counted ${errs:-no} errors"
+	ipid_e='' ipid_l=''
+}
+
+# idle_window OUT: one rawflow run: the pair runs for idle_settle + dur seconds; the requests
+# answered within the last dur of them, as JSON into OUT (collect.py's reader "window").
+idle_window() {
+	local a b t1 t2
+	kill -CONT "$ipid_e" "$ipid_l"
+	sleep "$idle_settle"
+	a=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "$ipfx") && t1=$(date +%s%N)
+	sleep "$dur"
+	b=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "$ipfx") && t2=$(date +%s%N)
+	kill -STOP "$ipid_l" "$ipid_e"
+	"$RF_PY" - "$a" "$b" "${t1:-0}" "${t2:-0}" >"$1" <<'PY'
+import json, sys
+a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
+secs = (int(sys.argv[4]) - int(sys.argv[3])) / 1e9
+reqs = (b["rx_payload_bytes"] - a["rx_payload_bytes"]) // 64
+print(json.dumps({"requests": reqs, "duration_s": secs, "rps": reqs / secs}))
+PY
+}
+
+idle_run() { # SYSTEM POINT RUN
+	local sys=$1 point=$2 run=$3 o=$RF_TMP/client.out
+	if [ "$sys" = rawflow ]; then
+		# The last run next to the most idle connections profiles rf-echo.
+		[ "$run" = "$runs" ] && [ "$point" = "${idle_list##* } idle" ] &&
+			perf_start rf-echo-idle "$ipid_e" "${dur%.*}"
+		idle_window "$o" || : >"$o"
+		perf_finish rf-echo-idle "rf-echo (memif), $idle_load connections of echo next to $point"
+		collect add "$raw" idle_conns "$point" rawflow "$run" window "$o" ||
+			rf_fail "rawflow idle_conns $point run $run: could not record"
+		return
+	fi
+	rf_timeout "$(bound "$dur")" ip netns exec "$lcli" taskset -c "$cpu1" "$bin/kload" \
+		--to "$LSRV:7" --duration "$dur" --conns "$idle_load" --size 64 \
+		</dev/null >"$o" 2>"$RF_TMP/client.err"
+	collect add "$raw" idle_conns "$point" linux "$run" load "$o" ||
+		rf_fail "linux idle_conns $point run $run: could not record"
+}
+
 # idle_hold NS LOG_PREFIX TO N: holders of N more idle connections to TO (its port and the next
 # idle_ports - 1), idle_chunk per process; their pids added to holders, "LOG:PID" to hlogs.
 idle_hold() {
@@ -499,53 +580,49 @@ idle_opened() {
 }
 
 scenario_idle() {
-	local lvl have=0 add i s k p rc got_r got_l holders=() hlogs=() kps=()
+	local lvl have=0 add i s k p rc got_l rf_ok holders=() hlogs=() kps=()
 	rf_say "== concurrency cost: $idle_load connections of 64 B echo next to $idle_list idle ones"
-	rf_start tpid "$tns" rf-echo-tap.log taskset -c "$cpu0" "$echo_bin" --quiet \
-		--stats "$RF_TMP/echo-tap.json" "${idle_echo_args[@]}"
 	for k in $(seq 0 $((idle_ports - 1))); do
 		rf_start p "$lsrv" "kecho-idle-$k.log" taskset -c "$cpu0" "$bin/kecho" --port $((7 + k))
 		kps+=("$p")
 	done
-	if ! rf_wait_ready "$tns" "$tpid" rf-echo-tap.log; then
-		kps=()
-	fi
 	for k in "${!kps[@]}"; do
 		wait_line "kecho-idle-$k.log" '^listening' 10 "${kps[$k]}" || kps=()
 	done
 	if [ "${#kps[@]}" = 0 ]; then
-		rf_fail "rf-echo (net_tap) and kecho started"
+		rf_fail "kecho started"
 		for lvl in $idle_list; do collect skip "$raw" idle_conns "$lvl idle" "the servers did not start"; done
 		return 1
 	fi
-	kill -STOP "$tpid"
 	for lvl in $idle_list; do
+		rf_ok=1
+		if ! idle_rf_start "$lvl"; then
+			rf_fail "rf-echo and rf-load --idle $lvl over memif"
+			collect remark "$raw" idle_conns "$lvl idle" "rawflow: rf-load did not open its $lvl idle connections"
+			rf_ok=0
+		fi
 		add=$((lvl - have))
 		if [ "$add" -gt 0 ]; then
-			kill -CONT "$tpid"
 			hlogs=()
-			idle_hold "$tns" "idle-rf-$lvl" "$RF_STACK_IP:7" "$add"
 			idle_hold "$lcli" "idle-lx-$lvl" "$LSRV:7" "$add"
-			got_r=$(idle_opened "idle-rf-$lvl")
 			got_l=$(idle_opened "idle-lx-$lvl")
-			kill -STOP "$tpid"
-			rf_say "idle connections opened: rawflow $((have + got_r)), Linux $((have + got_l)) of $lvl"
-			if [ "$got_r" != "$add" ] || [ "$got_l" != "$add" ]; then
-				rf_fail "$lvl idle connections on both systems"
+			rf_say "idle connections opened by Linux's holders: $((have + got_l)) of $lvl"
+			if [ "$got_l" != "$add" ]; then
+				rf_fail "$lvl idle connections on Linux"
 				collect remark "$raw" idle_conns "$lvl idle" \
-					"idle connections opened: rawflow $((have + got_r)), Linux $((have + got_l))"
+					"idle connections opened on Linux: $((have + got_l))"
 			fi
 			have=$lvl
 		fi
 		for i in $(seq "$runs"); do
 			for s in $(order "$i"); do
+				[ "$s" = rawflow ] && [ "$rf_ok" = 0 ] && continue
 				idle_run "$s" "$lvl idle" "$i"
 			done
 		done
+		idle_rf_stop "$lvl"
 	done
 	for p in "${holders[@]}"; do rf_stop "$p" rc; done
-	kill -CONT "$tpid"
-	rf_stop "$tpid" rc
 	for p in "${kps[@]}"; do rf_stop "$p" rc; done
 }
 
@@ -699,23 +776,39 @@ scenario_http() {
 
 # ---- the run --------------------------------------------------------------------------------
 rf_say "mode $mode: $runs runs per point; server on CPU $cpu0, client on CPU $cpu1; results in $out"
-if start_echo_servers; then
-	scenario_rpc
-	profile_rf_echo
-	scenario_latency_under_load
-	scenario_short_flows
+# wanted SCENARIO: selected (every scenario without --only); else recorded as not measured.
+wanted() {
+	[ -z "$only" ] || [[ ",$only," == *",$1,"* ]] && return 0
+	collect skip "$raw" "$1" - "not selected (--only=$only)"
+	return 1
+}
+want_echo=0
+for s in rpc latency_under_load short_flows; do
+	[ -z "$only" ] || [[ ",$only," == *",$s,"* ]] && want_echo=1
+done
+if [ "$want_echo" = 0 ]; then
+	for s in rpc latency_under_load short_flows; do wanted "$s"; done
+elif start_echo_servers; then
+	if wanted rpc; then
+		scenario_rpc
+		profile_rf_echo
+	fi
+	wanted latency_under_load && scenario_latency_under_load
+	wanted short_flows && scenario_short_flows
 	stop_echo_servers
 else
 	for s in rpc latency_under_load short_flows; do
 		collect skip "$raw" "$s" - "the echo servers did not start"
 	done
 fi
-scenario_idle
-scenario_bulk
-scenario_bulk 9000
-scenario_http
+wanted idle_conns && scenario_idle
+if wanted bulk; then
+	scenario_bulk
+	scenario_bulk 9000
+fi
+wanted http && scenario_http
 
-if [ "$mode" = full ]; then
+if [ "$mode" = full ] && [ -z "$only" ]; then
 	rf_say "== zero-copy vs forced copy (tests/bench/zerocopy.sh)"
 	RF_BENCH_RUNS=3 RF_BENCH_BYTES=$((64 * 1024 * 1024)) RF_BENCH_OUT=$out/zerocopy.json \
 		rf_timeout 400 bash "$here/zerocopy.sh" || rf_fail "zerocopy.sh"
@@ -723,7 +816,6 @@ fi
 
 collect machine "$out/machine.json" "mode=$mode" "runs=$runs" "run_seconds=$dur" \
 	"server_cpu=$cpu0" "client_cpu=$cpu1" "tsc_hz=$(tsc_hz)" "memif_devargs=$MEMIF_DEVARGS" \
-	"tap_devargs=embedded default: --no-huge --no-pci --no-shconf, net_tap rf0, 198.18.0.2/24" \
 	"httpd_devargs=$HTTPD_DEVARGS" \
 	"buildtype=$(meson introspect "$RF_BUILD" --buildoptions 2>/dev/null | "$RF_PY" -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "buildtype"))' 2>/dev/null)" \
 	"wall_seconds=$SECONDS" "loadavg_start=$loadavg_start" \
