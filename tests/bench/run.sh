@@ -458,73 +458,77 @@ scenario_short_flows() {
 
 # ---- concurrency cost: a fixed load next to idle connections ---------------------------------
 # 16 connections of 64 B echo (closed loop, depth 1) next to K idle connections (each sent one
-# request, was answered, and stays open without traffic); K grows level by level, and within a
-# level the systems interleave run by run. The target compares each system with itself (K idle
-# against 0 idle).
-#   rawflow: per level one rf-echo and one rf-load --idle K --conns 16 over a fresh memif link:
-#            rf-load opens the K idle connections, then runs its closed loop next to them; both
-#            are frozen (SIGSTOP) while Linux runs. A run is a window of dur seconds with both
-#            running (after idle_settle s): requests answered in it, from rf-load's counters
-#            (rx_payload_bytes / 64, read through DPDK telemetry). The client holds the idle
+# request, was answered, and stays open without traffic). The target compares each system with
+# itself (K idle against 0 idle), so each system's levels interleave, run by run:
+#   rawflow: one rf-echo and one rf-load --idle K --conns 16 per level, each pair on a memif link
+#            of its own, all started first (rf-load opens the K idle connections, then runs its
+#            closed loop next to them) and frozen (SIGSTOP) but the one measured. A run is a
+#            window of dur seconds of one pair (after idle_settle s), its rate from rf-load's
+#            counters (rx_payload_bytes / 64, read through DPDK telemetry); the levels take
+#            turns, ascending in odd rounds and descending in even ones, so this VM's drift
+#            (its fast and slow modes) spreads over all levels alike. The client holds the idle
 #            connections too, so its own cost grows with K like the server's.
 #   Linux:   kload holders (idle_chunk connections each) keep the idle connections to kecho
-#            over veth; kload --conns 16 runs come and go next to them.
+#            over veth, added level by level (the kernel holds them all in one table), and
+#            kload --conns 16 runs come and go next to them; Linux's levels run in turn, so
+#            its ratio holds the drift between levels. Its runs follow rawflow's.
 idle_settle=0.3
-ipid_e='' ipid_l='' ipfx='' # the level's rf-echo, rf-load and rf-load's EAL file prefix
+declare -A ipid_e=() ipid_l=() ipfx=() # per level: rf-echo, rf-load, rf-load's EAL prefix
 
 # idle_rf_start LEVEL: rf-echo and rf-load --idle LEVEL on a fresh memif link; returns once
 # rf-load has all of them answered (or its loop runs, at 0), with both frozen.
 idle_rf_start() {
-	local lvl=$1 ports eal=() idle=()
+	local lvl=$1 ports eal=() idle=() e l
 	ports=$(((lvl + idle_load + 14000 - 1) / 14000))
 	[ "$lvl" -gt 0 ] && idle=(--idle "$lvl")
 	memif_mem=1024 # a pool for --max-flows above 32,768 (docs/scaling.md) on each side
 	memif_eal eal server "$cpu0"
-	rf_start ipid_e "$mns" "idle-echo-$lvl.log" "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 \
+	rf_start e "$mns" "idle-echo-$lvl.log" "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 \
 		--port 7 --ports "$ports" --max-flows $((lvl + idle_load + 1024))
-	wait_line "idle-echo-$lvl.log" '^rf-echo: .* \| flows' 30 "$ipid_e" || return 1
+	ipid_e[$lvl]=$e
+	wait_line "idle-echo-$lvl.log" '^rf-echo: .* \| flows' 30 "$e" || return 1
 	memif_eal eal client "$cpu1"
-	ipfx=rfb-client-$$-$memif_n
+	ipfx[$lvl]=rfb-client-$$-$memif_n
 	memif_mem=512
-	rf_start ipid_l "$mns" "idle-load-$lvl.log" "$load_bin" "${eal[@]}" --ip 198.18.2.2/24 \
+	rf_start l "$mns" "idle-load-$lvl.log" "$load_bin" "${eal[@]}" --ip 198.18.2.2/24 \
 		--to 198.18.2.1:7 --conns "$idle_load" --size 64 "${idle[@]}" --ports "$ports" \
 		--duration 3600 --json --hold
+	ipid_l[$lvl]=$l
 	if [ "$lvl" -gt 0 ]; then
 		wait_line "idle-load-$lvl.log" "all $lvl idle connections answered" \
-			$((60 + lvl / 500)) "$ipid_l" || return 1
+			$((60 + lvl / 500)) "$l" || return 1
 	else
-		wait_line "idle-load-$lvl.log" '[1-9][0-9]* req/s' 30 "$ipid_l" || return 1
+		wait_line "idle-load-$lvl.log" '[1-9][0-9]* req/s' 30 "$l" || return 1
 	fi
-	kill -STOP "$ipid_l" "$ipid_e"
+	kill -STOP "$l" "$e"
 }
 
 # idle_rf_stop LEVEL: ends the level's pair (rf-load holds its end while rf-echo leaves); a
 # remark when rf-load counted errors (an idle connection reset, a request lost).
 idle_rf_stop() {
-	local rc errs
-	[ -n "$ipid_e" ] || return 0
-	kill -CONT "$ipid_e" "$ipid_l" 2>/dev/null
-	kill -INT "$ipid_l" 2>/dev/null
-	rf_memif_depart "idle_conns $1" rf-echo "$ipid_e" rf-load "$ipid_l" "idle-load-$1.log" 30 rc
+	local rc errs e=${ipid_e[$1]:-} l=${ipid_l[$1]:-}
+	[ -n "$e" ] && [ -n "$l" ] || return 0
+	kill -CONT "$e" "$l" 2>/dev/null
+	kill -INT "$l" 2>/dev/null
+	rf_memif_depart "idle_conns $1" rf-echo "$e" rf-load "$l" "idle-load-$1.log" 30 rc
 	errs=$("$RF_PY" -c 'import json, sys
 for l in open(sys.argv[1]):
     if l.startswith("{"): d = json.loads(l)
 print(d["errors"])' "$(rf_log "idle-load-$1.log")" 2>/dev/null)
 	[ "${errs:-x}" = 0 ] || collect remark "$raw" idle_conns "$1 idle" "rf-load counted ${errs:-no} errors"
-	ipid_e='' ipid_l=''
 }
 
-# idle_window OUT: one rawflow run: the pair runs for idle_settle + dur seconds; the requests
-# answered within the last dur of them, as JSON into OUT (collect.py's reader "window").
+# idle_window LEVEL OUT: one rawflow run: the level's pair runs for idle_settle + dur seconds;
+# the requests answered within the last dur of them, as JSON into OUT (collect.py's "window").
 idle_window() {
-	local a b t1 t2
-	kill -CONT "$ipid_e" "$ipid_l"
+	local e=${ipid_e[$1]} l=${ipid_l[$1]} a b t1 t2
+	kill -CONT "$e" "$l"
 	sleep "$idle_settle"
-	a=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "$ipfx") && t1=$(date +%s%N)
+	a=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "${ipfx[$1]}") && t1=$(date +%s%N)
 	sleep "$dur"
-	b=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "$ipfx") && t2=$(date +%s%N)
-	kill -STOP "$ipid_l" "$ipid_e"
-	"$RF_PY" - "$a" "$b" "${t1:-0}" "${t2:-0}" >"$1" <<'PY'
+	b=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" stats "${ipfx[$1]}") && t2=$(date +%s%N)
+	kill -STOP "$l" "$e"
+	"$RF_PY" - "$a" "$b" "${t1:-0}" "${t2:-0}" >"$2" <<'PY'
 import json, sys
 a, b = json.loads(sys.argv[1]), json.loads(sys.argv[2])
 secs = (int(sys.argv[4]) - int(sys.argv[3])) / 1e9
@@ -533,23 +537,23 @@ print(json.dumps({"requests": reqs, "duration_s": secs, "rps": reqs / secs}))
 PY
 }
 
-idle_run() { # SYSTEM POINT RUN
-	local sys=$1 point=$2 run=$3 o=$RF_TMP/client.out
+idle_run() { # SYSTEM LEVEL RUN
+	local sys=$1 lvl=$2 run=$3 o=$RF_TMP/client.out
 	if [ "$sys" = rawflow ]; then
 		# The last run next to the most idle connections profiles rf-echo.
-		[ "$run" = "$runs" ] && [ "$point" = "${idle_list##* } idle" ] &&
-			perf_start rf-echo-idle "$ipid_e" "${dur%.*}"
-		idle_window "$o" || : >"$o"
-		perf_finish rf-echo-idle "rf-echo (memif), $idle_load connections of echo next to $point"
-		collect add "$raw" idle_conns "$point" rawflow "$run" window "$o" ||
-			rf_fail "rawflow idle_conns $point run $run: could not record"
+		[ "$run" = "$runs" ] && [ "$lvl" = "$idle_max" ] &&
+			perf_start rf-echo-idle "${ipid_e[$lvl]}" "${dur%.*}"
+		idle_window "$lvl" "$o" || : >"$o"
+		perf_finish rf-echo-idle "rf-echo (memif), $idle_load connections of echo next to $lvl idle"
+		collect add "$raw" idle_conns "$lvl idle" rawflow "$run" window "$o" ||
+			rf_fail "rawflow idle_conns $lvl idle run $run: could not record"
 		return
 	fi
 	rf_timeout "$(bound "$dur")" ip netns exec "$lcli" taskset -c "$cpu1" "$bin/kload" \
 		--to "$LSRV:7" --duration "$dur" --conns "$idle_load" --size 64 \
 		</dev/null >"$o" 2>"$RF_TMP/client.err"
-	collect add "$raw" idle_conns "$point" linux "$run" load "$o" ||
-		rf_fail "linux idle_conns $point run $run: could not record"
+	collect add "$raw" idle_conns "$lvl idle" linux "$run" load "$o" ||
+		rf_fail "linux idle_conns $lvl idle run $run: could not record"
 }
 
 # idle_hold NS LOG_PREFIX TO N: holders of N more idle connections to TO (its port and the next
@@ -580,8 +584,27 @@ idle_opened() {
 }
 
 scenario_idle() {
-	local lvl have=0 add i s k p rc got_l rf_ok holders=() hlogs=() kps=()
+	local lvl have=0 add i k p rc got_l order_up order_down holders=() hlogs=() kps=() up=()
 	rf_say "== concurrency cost: $idle_load connections of 64 B echo next to $idle_list idle ones"
+	# rawflow: every level's pair first, then the runs, levels taking turns
+	for lvl in $idle_list; do
+		if idle_rf_start "$lvl"; then
+			up+=("$lvl")
+		else
+			rf_fail "rf-echo and rf-load --idle $lvl over memif"
+			for p in ${ipid_l[$lvl]:-} ${ipid_e[$lvl]:-}; do rf_stop "$p" rc 5; done
+			collect remark "$raw" idle_conns "$lvl idle" \
+				"rawflow: rf-load did not open its $lvl idle connections"
+		fi
+	done
+	order_up="${up[*]}"
+	order_down=$(printf '%s\n' "${up[@]}" | tac | tr '\n' ' ')
+	for i in $(seq "$runs"); do
+		if [ $((i % 2)) = 1 ]; then set -- $order_up; else set -- $order_down; fi
+		for lvl in "$@"; do idle_run rawflow "$lvl" "$i"; done
+	done
+	for lvl in "${up[@]}"; do idle_rf_stop "$lvl"; done
+	# Linux: level by level, its holders adding up
 	for k in $(seq 0 $((idle_ports - 1))); do
 		rf_start p "$lsrv" "kecho-idle-$k.log" taskset -c "$cpu0" "$bin/kecho" --port $((7 + k))
 		kps+=("$p")
@@ -591,16 +614,9 @@ scenario_idle() {
 	done
 	if [ "${#kps[@]}" = 0 ]; then
 		rf_fail "kecho started"
-		for lvl in $idle_list; do collect skip "$raw" idle_conns "$lvl idle" "the servers did not start"; done
 		return 1
 	fi
 	for lvl in $idle_list; do
-		rf_ok=1
-		if ! idle_rf_start "$lvl"; then
-			rf_fail "rf-echo and rf-load --idle $lvl over memif"
-			collect remark "$raw" idle_conns "$lvl idle" "rawflow: rf-load did not open its $lvl idle connections"
-			rf_ok=0
-		fi
 		add=$((lvl - have))
 		if [ "$add" -gt 0 ]; then
 			hlogs=()
@@ -614,13 +630,7 @@ scenario_idle() {
 			fi
 			have=$lvl
 		fi
-		for i in $(seq "$runs"); do
-			for s in $(order "$i"); do
-				[ "$s" = rawflow ] && [ "$rf_ok" = 0 ] && continue
-				idle_run "$s" "$lvl idle" "$i"
-			done
-		done
-		idle_rf_stop "$lvl"
+		for i in $(seq "$runs"); do idle_run linux "$lvl" "$i"; done
 	done
 	for p in "${holders[@]}"; do rf_stop "$p" rc; done
 	for p in "${kps[@]}"; do rf_stop "$p" rc; done

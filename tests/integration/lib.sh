@@ -156,6 +156,11 @@ rf__cleanup() {
 			tail -n 30 "$f" >&2
 		done
 	fi
+	# DPDK's runtime folders (/var/run/dpdk/PREFIX: telemetry socket, config files) of the
+	# processes this test started: every --file-prefix here ends in -<pid> or holds -<pid>-.
+	for f in /var/run/dpdk/*-"$$" /var/run/dpdk/*-"$$"-*; do
+		[ -d "$f" ] && rm -rf -- "$f"
+	done
 	[ -n "$RF_TMP" ] && rm -rf "$RF_TMP"
 	exit "$rc"
 }
