@@ -187,36 +187,18 @@ rf_capture_open(struct rf_capture **out, const char *path, uint32_t snaplen, uin
 static void
 fill_offloaded_cksums(struct rte_mbuf *mc, const struct rte_mbuf *md)
 {
-	uint64_t fl = md->ol_flags;
 	uint8_t *block = rte_pktmbuf_mtod(mc, uint8_t *);
-	uint32_t caplen, l3 = md->l2_len, l4 = l3 + md->l3_len;
-	uint8_t *frame = block + RF_PCAPNG_EPB_LEN;
+	uint32_t caplen;
 
-	if (!(fl & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)))
+	if (!(md->ol_flags & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)))
 		return;
 	/* the layout this relies on: an Enhanced Packet Block whose frame follows its header */
 	memcpy(&caplen, block + 20, sizeof(caplen));
 	if (*(const uint32_t *)block != RF_PCAPNG_EPB_TYPE ||
 	    caplen + RF_PCAPNG_EPB_LEN > rte_pktmbuf_data_len(mc))
 		return;
-	if ((fl & RTE_MBUF_F_TX_IP_CKSUM) && (fl & RTE_MBUF_F_TX_IPV4) &&
-	    caplen >= l3 + sizeof(struct rte_ipv4_hdr)) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)(frame + l3);
-
-		ip->hdr_checksum = 0;
-		ip->hdr_checksum = rte_ipv4_cksum(ip);
-	}
-	/* the TCP checksum covers the whole segment: only a complete copy can have it */
-	if ((fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM && caplen == md->pkt_len &&
-	    caplen >= l4 + sizeof(struct rte_tcp_hdr)) {
-		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(frame + l4);
-
-		tcp->cksum = 0;
-		if (fl & RTE_MBUF_F_TX_IPV4)
-			tcp->cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)(frame + l3), tcp);
-		else
-			tcp->cksum = rte_ipv6_udptcp_cksum((struct rte_ipv6_hdr *)(frame + l3), tcp);
-	}
+	rf_offload_fill(block + RF_PCAPNG_EPB_LEN, caplen, md->pkt_len, md->ol_flags, md->l2_len,
+			md->l3_len);
 }
 
 /* Writes the pending copies (one writev) and gives them back to the capture pool. */

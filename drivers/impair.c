@@ -247,40 +247,6 @@ in_blackout(const struct rf_impair *im, const struct rf_impair_dir_conf *c, uint
 	return (t_us - start) % c->blackout_period_us < c->blackout_len_us;
 }
 
-/* Before a TX frame's bit is flipped: the checksums the device was asked to fill, filled
- * here, so that the flip is what a receiver finds wrong. m is one contiguous segment. */
-static void
-finish_tx_checksums(struct rte_mbuf *m)
-{
-	uint64_t fl = m->ol_flags;
-	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, m->l2_len);
-
-	if (!(fl & (RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK)))
-		return;
-	if (fl & RTE_MBUF_F_TX_IPV4) {
-		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
-
-		if (fl & RTE_MBUF_F_TX_IP_CKSUM) {
-			ip->hdr_checksum = 0;
-			ip->hdr_checksum = rte_ipv4_cksum(ip);
-		}
-		if ((fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM) {
-			struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + m->l3_len);
-
-			tcp->cksum = 0;
-			tcp->cksum = rte_ipv4_udptcp_cksum(ip, tcp);
-		}
-	} else if ((fl & RTE_MBUF_F_TX_IPV6) &&
-		   (fl & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM) {
-		struct rte_ipv6_hdr *ip6 = (struct rte_ipv6_hdr *)l3;
-		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(l3 + m->l3_len);
-
-		tcp->cksum = 0;
-		tcp->cksum = rte_ipv6_udptcp_cksum(ip6, tcp);
-	}
-	m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK);
-}
-
 /* Flips one random bit past the Ethernet header. Returns the frame to go on with (on TX a
  * copy replaces m), and sets *done when a bit was flipped. */
 static struct rte_mbuf *
@@ -304,7 +270,11 @@ corrupt(struct rf_impair *im, struct impair_dir *dir, int d, struct rte_mbuf *m,
 		}
 		rte_pktmbuf_free(m);
 		m = c;
-		finish_tx_checksums(m);
+		/* the checksums the device was asked to fill, filled here, so that the flip is
+		 * what a receiver finds wrong */
+		rf_offload_fill(rte_pktmbuf_mtod(m, uint8_t *), m->data_len, m->pkt_len,
+				m->ol_flags, m->l2_len, m->l3_len);
+		m->ol_flags &= ~(RTE_MBUF_F_TX_IP_CKSUM | RTE_MBUF_F_TX_L4_MASK);
 	} else {
 		/* whatever the device verified no longer holds: lwIP verifies in software */
 		m->ol_flags &= ~(RTE_MBUF_F_RX_IP_CKSUM_MASK | RTE_MBUF_F_RX_L4_CKSUM_MASK);

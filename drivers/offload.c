@@ -40,6 +40,33 @@ rf_frame_parse(const void *frame, uint32_t len, struct rf_frame_info *fi)
 }
 
 void
+rf_offload_fill(uint8_t *frame, uint32_t len, uint32_t frame_len, uint64_t ol_flags,
+		uint16_t l2_len, uint16_t l3_len)
+{
+	uint8_t *l3 = frame + l2_len;
+	uint32_t l4 = (uint32_t)l2_len + l3_len;
+
+	if ((ol_flags & RTE_MBUF_F_TX_IP_CKSUM) && (ol_flags & RTE_MBUF_F_TX_IPV4) &&
+	    len >= l2_len + sizeof(struct rte_ipv4_hdr)) {
+		struct rte_ipv4_hdr *ip = (struct rte_ipv4_hdr *)l3;
+
+		ip->hdr_checksum = 0;
+		ip->hdr_checksum = rte_ipv4_cksum(ip);
+	}
+	/* the TCP checksum covers the whole segment: only a whole frame can have it */
+	if ((ol_flags & RTE_MBUF_F_TX_L4_MASK) == RTE_MBUF_F_TX_TCP_CKSUM && len == frame_len &&
+	    len >= l4 + sizeof(struct rte_tcp_hdr)) {
+		struct rte_tcp_hdr *tcp = (struct rte_tcp_hdr *)(frame + l4);
+
+		tcp->cksum = 0;
+		if (ol_flags & RTE_MBUF_F_TX_IPV4)
+			tcp->cksum = rte_ipv4_udptcp_cksum((struct rte_ipv4_hdr *)l3, tcp);
+		else if (ol_flags & RTE_MBUF_F_TX_IPV6)
+			tcp->cksum = rte_ipv6_udptcp_cksum((struct rte_ipv6_hdr *)l3, tcp);
+	}
+}
+
+void
 rf_port_tx_offload(const struct rf_port *port, struct rte_mbuf *m, const struct rf_frame_info *fi)
 {
 	uint8_t *l3 = rte_pktmbuf_mtod_offset(m, uint8_t *, fi->l2);

@@ -384,5 +384,11 @@ void rf_frame_parse(const void *frame, uint32_t len, struct rf_frame_info *fi);
  * expects in the TCP checksum field. */
 void rf_port_tx_offload(const struct rf_port *port, struct rte_mbuf *m,
 			const struct rf_frame_info *fi);
+/* Does in software what the device was asked to by ol_flags (and l2_len, l3_len) for a frame
+ * of frame_len bytes whose first len bytes are at `frame` (contiguous, writable): the IPv4
+ * header checksum, and the TCP checksum when the whole frame is there (len == frame_len).
+ * For copies of a frame that never reach a device: --pcap's, the impairment layer's. */
+void rf_offload_fill(uint8_t *frame, uint32_t len, uint32_t frame_len, uint64_t ol_flags,
+		     uint16_t l2_len, uint16_t l3_len);
 
 #endif /* RF_DRIVERS_H */
