@@ -19,7 +19,8 @@
 # close for every connection.
 # Then --max-flows itself, on a small rf-echo: connections beyond its --max-flows are reset and
 # counted (accept_refused), never more flows open than the limit; and rf-load's own
-# --max-flows makes its connects beyond it fail (connect_errors).
+# --max-flows makes its connects beyond it fail (connect_errors). Last, a client's ports:
+# short flows to one destination go on past its 16,383 local ports (TIME-WAIT reuse).
 #
 # N: 100,000 (issue 10's target; 12 s in all on a quiet machine here, opening them 2 s; up to
 # half a minute on a busy one); RF_SCALE_CONNS=N for another count.
@@ -169,5 +170,24 @@ over_client() {
 	"$RF_PY" "$sc_tool" json "$(rf_log under.log)" held_max=40 'connect_errors>=20'
 }
 rf_check "rf-load --max-flows 40, 60 connections: 40 held, the others fail to open" over_client
+
+# ---- a client's ports -------------------------------------------------------------------------
+
+# rf-load closes first, so each short flow keeps its local port in TIME-WAIT for 60 s, and a
+# client has 16,383 ports per destination. An active open takes over the port of a connection
+# in TIME-WAIT for 1 s or more (lwIP patch 0014, like Linux's tcp_tw_reuse), so short flows to
+# one destination go on past 16,383 within a TIME-WAIT period; before, every connect after
+# the 16,383rd failed for a minute. Connects that find every port's TIME-WAIT younger than
+# 1 s still fail (about 16,383 new connections a second at most): counted, not pinned.
+if ! sc_echo_start epid "$RF_TMP/memif4.sock" echo4.log; then
+	rf_fail "rf-echo came up for short flows"
+	rf_finish
+fi
+sc_load_start lpid short 198.18.2.5 "$RF_TMP/memif4.sock" short.log --conns 16 --short-flows \
+	--duration 6 --json --hold
+rf_wait_line 60 "$lpid" short.log '^rf-load: holding' || rf_err "short flows: rf-load did not end its run"
+sc_load_depart "short flows" "$epid" "$lpid" short.log
+rf_check "rf-load --short-flows to one destination: over 16,383 connections within a TIME-WAIT period, none reset" \
+	"$RF_PY" "$sc_tool" json "$(rf_log short.log)" 'requests>=16384' 'resets=0'
 
 rf_finish
