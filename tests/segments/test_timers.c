@@ -65,15 +65,22 @@ refuse(bool on)
 	refusing = on;
 }
 
+/* A stack listening on PORT, its clock running, and one connection from PEER_PORT accepted. */
+static void
+start_accepted(struct h_conn *c)
+{
+	h_start(0);
+	h_listen(PORT);
+	h_advance(1000); /* lwIP times the handshake only once its tick counter runs */
+	h_accept(c, PORT, PEER_PORT, NULL);
+}
+
 START_TEST(test_refused_delayed_ack_is_sent_by_next_fast_timer)
 {
 	struct h_conn c;
 	struct h_seg s;
 
-	h_start(0);
-	h_listen(PORT);
-	h_advance(1000);
-	h_accept(&c, PORT, PEER_PORT, NULL);
+	start_accepted(&c);
 	h_conn_send(&c, H_ACK | H_PSH, "abc", 3);
 	h_run();
 	h_none(); /* its ACK is delayed */
@@ -98,10 +105,7 @@ START_TEST(test_refused_segment_is_sent_by_next_fast_timer)
 	struct h_conn c;
 	struct h_seg s;
 
-	h_start(0);
-	h_listen(PORT);
-	h_advance(1000);
-	h_accept(&c, PORT, PEER_PORT, NULL);
+	start_accepted(&c);
 	refuse(true);
 	h_write(c.app, 100, 0);
 	h_run(); /* tcp_output() refused: the segment stays unsent */
@@ -126,10 +130,7 @@ START_TEST(test_refused_run_keeps_every_delayed_ack)
 	struct h_conn a, b;
 	struct h_seg s;
 
-	h_start(0);
-	h_listen(PORT);
-	h_advance(1000);
-	h_accept(&a, PORT, PEER_PORT, NULL);
+	start_accepted(&a);
 	h_accept(&b, PORT, PEER_PORT + 1, NULL);
 	h_conn_send(&a, H_ACK | H_PSH, "abc", 3);
 	h_conn_send(&b, H_ACK | H_PSH, "defg", 4);
@@ -158,10 +159,7 @@ START_TEST(test_idle_connection_leaves_slow_timer_and_comes_back)
 	struct h_conn c;
 	struct h_seg s;
 
-	h_start(0);
-	h_listen(PORT);
-	h_advance(1000); /* lwIP times the handshake only once its tick counter runs */
-	h_accept(&c, PORT, PEER_PORT, NULL);
+	start_accepted(&c);
 	ck_assert(on_timer_list(c.app, TCP_TIMER_SLOW)); /* input for it: its clocks may run */
 	h_advance(400);					 /* two slow ticks: nothing due */
 	h_none();
