@@ -39,7 +39,7 @@ N=${RF_SCALE_CONNS:-100000}
 hold_limit=240
 P=$(sc_ports "$N")
 
-epid='' lpid='' # set by sc_*_start
+epid='' lpid='' rc='' # set by sc_*_start, rf_memif_depart
 sc_init scale
 sock=$RF_TMP/memif.sock
 echo_stats=$RF_TMP/echo-stats.json
@@ -186,8 +186,9 @@ if ! sc_echo_start epid "$RF_TMP/memif4.sock" echo4.log; then
 fi
 sc_load_start lpid short 198.18.2.5 "$RF_TMP/memif4.sock" short.log --conns 16 --short-flows \
 	--requests 20000 --duration 60 --json --hold
-rf_wait_line 90 "$lpid" short.log '^rf-load: holding' || rf_err "short flows: rf-load did not end its run"
-sc_load_depart "short flows" "$epid" "$lpid" short.log
+# its run ends by itself (--requests), so it is already holding: no SIGINT (sc_load_depart's
+# would end the hold and let rf-load leave while rf-echo still polls)
+rf_memif_depart "short flows" rf-echo "$epid" rf-load "$lpid" short.log 90 rc 30
 rf_check "rf-load --short-flows to one destination: 20,000 connections (past its 16,383 ports) within a TIME-WAIT period, none reset" \
 	"$RF_PY" "$sc_tool" json "$(rf_log short.log)" 'requests>=20000' 'resets=0'
 
