@@ -204,9 +204,10 @@ on_poll(struct rf_loop *l, void *arg)
 
 /*
  * --hold: once the run ended (by itself, or on a first SIGINT/SIGTERM), the ports stay open
- * (a memif link stays up) but nothing polls them until the next SIGINT or SIGTERM. DPDK 22.11's memif PMD can crash a process that polls its end of the link while
- * the peer leaves (docs/devices.md), so a test lets the peer leave during the hold. The
- * signals are blocked but for sigsuspend(), so one cannot slip in between test and wait.
+ * (a memif link stays up) but nothing polls them until the next SIGINT or SIGTERM. DPDK
+ * 22.11's memif PMD can crash a process that polls its end of the link while the peer leaves
+ * (docs/devices.md), so a test lets the peer leave during the hold. The signals are blocked
+ * but for sigsuspend(), so one cannot slip in between test and wait.
  */
 static void
 hold(const struct rf_app *app)

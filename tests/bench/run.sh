@@ -511,10 +511,7 @@ idle_rf_stop() {
 	kill -CONT "$e" "$l" 2>/dev/null
 	kill -INT "$l" 2>/dev/null
 	rf_memif_depart "idle_conns $1" rf-echo "$e" rf-load "$l" "idle-load-$1.log" 30 rc
-	errs=$("$RF_PY" -c 'import json, sys
-for l in open(sys.argv[1]):
-    if l.startswith("{"): d = json.loads(l)
-print(d["errors"])' "$(rf_log "idle-load-$1.log")" 2>/dev/null)
+	errs=$("$RF_PY" "$RF_SRC/tests/scale/scale.py" get "$(rf_log "idle-load-$1.log")" errors 2>/dev/null)
 	[ "${errs:-x}" = 0 ] || collect remark "$raw" idle_conns "$1 idle" "rf-load counted ${errs:-no} errors"
 }
 

@@ -258,21 +258,9 @@ rf_start lpid "$mns" memif-load.log "$load_bin" --no-huge --no-pci --no-shconf -
 echo_left=0
 rf_memif_depart "memif rf-load leg" rf-echo "$epid" rf-load "$lpid" memif-load.log \
 	$((limit + 30)) rc || echo_left=1
-answered() {
-	"$RF_PY" - "$(rf_log memif-load.log)" "$requests" <<'EOF'
-import json, sys
-lines = [l for l in open(sys.argv[1]).read().splitlines() if l.startswith("{")]
-if not lines:
-    print("rf-load printed no result")
-    sys.exit(1)
-r = json.loads(lines[-1])
-print("%d requests of 16 KiB in %.1f s, errors %d, p99 %.0f us" % (
-    r["requests"], r["duration_s"], r["errors"], r["p99_us"]))
-sys.exit(0 if r["requests"] == int(sys.argv[2]) and r["errors"] == 0 else 1)
-EOF
-}
 rf_check "rawflow <-> rawflow over memif, both ends impaired: $requests requests of 16 KiB answered, no error" \
-	answered
+	"$RF_PY" "$RF_SRC/tests/scale/scale.py" json "$(rf_log memif-load.log)" "requests=$requests" \
+	errors=0
 [ -s "$lstats" ] && rf_say "rf-load: $(figures "$lstats")"
 rf_check "rf-load: the impairment acted both ways" acted "$lstats"
 rf_check "rf-load: every packet buffer back in the pool" \
