@@ -198,15 +198,14 @@ HTTPD_DEVARGS="net_af_packet0,iface=<veth>,qpairs=1; EAL --no-huge --no-pci --no
 
 # ---- helpers --------------------------------------------------------------------------------
 memif_n=0
-memif_mem=512  # -m (MiB): the idle scenario's rf-echo needs more for 100 k flows
 memif_extra='' # more devargs (",bsize=9216": buffers that hold a jumbo frame, docs/devices.md)
-# memif_eal VAR ROLE CPU: EAL arguments of one end of a fresh memif link (server: a new socket
-# name; client: the latest server's).
+# memif_eal VAR ROLE CPU [MEM]: EAL arguments of one end of a fresh memif link (server: a new
+# socket name; client: the latest server's); -m MEM MiB (default 512).
 memif_eal() {
-	local _role=$2 _cpu=$3
+	local _role=$2 _cpu=$3 _mem=${4:-512}
 	[ "$_role" = server ] && memif_n=$((memif_n + 1))
 	local -n _arr=$1
-	_arr=(--no-huge --no-pci --no-shconf -m "$memif_mem" -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
+	_arr=(--no-huge --no-pci --no-shconf -m "$_mem" -l "$_cpu" --file-prefix "rfb-$_role-$$-$memif_n"
 		--vdev="net_memif0,role=$_role,socket=$RF_TMP/memif-$memif_n.sock$memif_extra" --)
 }
 MEMIF_DEVARGS="net_memif0,role=server|client,socket=<tmp>/memif-N.sock (abstract); EAL --no-huge --no-pci --no-shconf -m 512 -l <cpu>"
@@ -481,15 +480,14 @@ idle_rf_start() {
 	local lvl=$1 ports eal=() idle=() e l
 	ports=$(((lvl + idle_load + 14000 - 1) / 14000))
 	[ "$lvl" -gt 0 ] && idle=(--idle "$lvl")
-	memif_mem=1024 # a pool for --max-flows above 32,768 (docs/scaling.md) on each side
-	memif_eal eal server "$cpu0"
+	# -m 1024 on each side: a pool for --max-flows above 32,768 (docs/scaling.md)
+	memif_eal eal server "$cpu0" 1024
 	rf_start e "$mns" "idle-echo-$lvl.log" "$echo_bin" "${eal[@]}" --ip 198.18.2.1/24 \
 		--port 7 --ports "$ports" --max-flows $((lvl + idle_load + 1024))
 	ipid_e[$lvl]=$e
 	wait_line "idle-echo-$lvl.log" '^rf-echo: .* \| flows' 30 "$e" || return 1
-	memif_eal eal client "$cpu1"
+	memif_eal eal client "$cpu1" 1024
 	ipfx[$lvl]=rfb-client-$$-$memif_n
-	memif_mem=512
 	rf_start l "$mns" "idle-load-$lvl.log" "$load_bin" "${eal[@]}" --ip 198.18.2.2/24 \
 		--to 198.18.2.1:7 --conns "$idle_load" --size 64 "${idle[@]}" --ports "$ports" \
 		--duration 3600 --json --hold
